@@ -1,0 +1,29 @@
+# rust-vhost: safe Rust abstractions for task_work, vhost_task and Tasks RCU
+# on Linux 6.12, with a vhost-test sample device. See README.md.
+#
+# Build trees live in $(RVH_CACHE) (default ~/.cache/rust-vhost), never here.
+
+RVH := tools/harness/rvh.sh
+
+.PHONY: run test build guest shell clean help
+
+help:
+	@$(RVH) help || true
+
+run:
+	$(RVH) run
+
+test:
+	$(RVH) test
+
+build:
+	$(RVH) build
+
+guest:
+	$(RVH) guest "$$CMD"
+
+shell:
+	$(RVH) shell
+
+clean:
+	$(RVH) clean

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Run every guest test in /tests/[0-9]*.sh and report them as KTAP, so the
+# host parses them with kunit.py like the in-kernel suites. A test passes
+# when it exits 0; its output is kept as "# " diagnostic lines.
+tests=$(ls /tests/[0-9]*.sh)
+echo "KTAP version 1"
+echo "1..1"
+echo "    KTAP version 1"
+echo "    # Subtest: guest"
+echo "    1..$(echo "$tests" | wc -l)"
+n=0
+fail=0
+for t in $tests; do
+	n=$((n + 1))
+	name=$(basename "$t" .sh)
+	timeout -s KILL "${RVH_TEST_TIMEOUT:-300}" sh "$t" >/tmp/out 2>&1
+	rc=$?
+	sed 's/^/    # /' /tmp/out
+	if [ $rc = 0 ]; then
+		echo "    ok $n $name"
+	else
+		echo "    # $name: exit status $rc"
+		echo "    not ok $n $name"
+		fail=1
+	fi
+done
+[ $fail = 0 ] && echo "ok 1 guest" || echo "not ok 1 guest"
+exit $fail

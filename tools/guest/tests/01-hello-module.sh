@@ -1,0 +1,11 @@
+#!/bin/sh
+# Proof of life: the project's own module loads, prints, and unloads.
+set -e
+dmesg -c >/dev/null
+insmod /modules/rust_vhost_hello.ko
+grep -q '^rust_vhost_hello ' /proc/modules
+rmmod rust_vhost_hello
+! grep -q '^rust_vhost_hello ' /proc/modules
+dmesg | grep -q 'rust_vhost_hello: loaded'
+dmesg | grep -q 'rust_vhost_hello: unloaded'
+echo "hello module loaded and unloaded"

@@ -1,0 +1,20 @@
+# Sourced by the harness scripts: paths and toolchain settings.
+# shellcheck shell=bash
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${RVH_CACHE:-$HOME/.cache/rust-vhost}
+SRC=$CACHE/linux                  # patched source tree (a throwaway git repo)
+OBJ=$CACHE/build${RVH_FLAVOUR:+-$RVH_FLAVOUR}   # kernel O= tree
+EXT=$OBJ-ext                      # mirror of the repo's external modules
+OUT=$OBJ-out                      # initramfs, logs, results
+TARBALL=${RVH_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+JOBS=${JOBS:-$(nproc)}
+
+# Debian's rustc 1.96 has rust-src; the rustup one does not. bindgen and
+# rustfmt come from ~/.cargo/bin.
+CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH:$CARGO_BIN
+KMAKE=(make -C "$SRC" O="$OBJ" LLVM=-19 -j"$JOBS"
+	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+	BINDGEN="$CARGO_BIN/bindgen" RUSTFMT="$CARGO_BIN/rustfmt")
+# Clippy runs on every build (CLIPPY= turns it off).
+CLIPPY=${CLIPPY-1}

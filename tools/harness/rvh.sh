@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# The project's harness: build the patched 6.12 kernel and the project's
+# modules, pack an initramfs and boot it in QEMU.
+#
+#   rvh.sh build            install, unpack, patch, configure, kernel, modules, initramfs
+#   rvh.sh test             build, boot the test suite, parse and count the results
+#   rvh.sh run              build, boot the demo (tools/guest/demo.sh)
+#   rvh.sh guest 'CMD'      build, boot, run CMD in the guest, exit with its status
+#   rvh.sh shell            build, boot to an interactive shell
+#   rvh.sh clean            remove the build cache
+#
+# Environment: RVH_CACHE (default ~/.cache/rust-vhost), RVH_FLAVOUR (e.g. debug),
+# KVM=1, RVH_TIMEOUT (seconds per boot), JOBS.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+START=$(date +%s)
+PHASES=()
+phase() {
+	local name=$1 t0
+	shift
+	t0=$(date +%s.%N)
+	echo "==> $name"
+	CURRENT=$name
+	"$@"
+	CURRENT=
+	PHASES+=("$(printf '%-10s %7.1fs' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)")")
+}
+table() {
+	echo "---- phases ----"
+	printf '%s\n' "${PHASES[@]}"
+	[ -z "${CURRENT:-}" ] || echo "$CURRENT     FAILED"
+	echo "total      $(($(date +%s) - START))s"
+	# `make test` ends with the results line.
+	[ -z "${SUMMARY:-}" ] || tail -1 "$SUMMARY"
+}
+trap 'table' EXIT
+
+do_install() { "$REPO/tools/harness/deps.sh"; }
+
+# Pristine Debian source, committed once so that patches and `make patches`
+# work on git, and only files that really change get new mtimes.
+do_unpack() {
+	local stamp
+	stamp=$(stat -c '%s %Y' "$TARBALL")
+	if [ -d "$SRC/.git" ] && [ "$(cat "$CACHE/tarball.stamp" 2>/dev/null)" = "$stamp" ]; then
+		echo "source: $(make -s -C "$SRC" kernelversion) (cached)"
+		return
+	fi
+	rm -rf "$SRC" "$CACHE/unpack" "$CACHE"/build*
+	mkdir -p "$CACHE/unpack"
+	tar -C "$CACHE/unpack" -xf "$TARBALL"
+	mv "$CACHE/unpack"/linux-source-* "$SRC"
+	rmdir "$CACHE/unpack"
+	git -C "$SRC" init -q
+	git -C "$SRC" add -A -f .
+	git -C "$SRC" -c user.name=rvh -c user.email=rvh@localhost \
+		commit -q -m "Debian linux-source-6.12 $(make -s -C "$SRC" kernelversion)"
+	git -C "$SRC" tag -f pristine >/dev/null
+	echo "$stamp" >"$CACHE/tarball.stamp"
+	echo "source: $(make -s -C "$SRC" kernelversion)"
+}
+
+# Apply patches/series to the pristine tree (only when the series changed),
+# then link the repository's new files into the tree.
+do_patch() {
+	local sum p f t
+	sum=$(cd "$REPO/patches" && cat series $(grep -v '^#' series) | sha1sum)
+	if [ "$(cat "$SRC/.rvh-patches" 2>/dev/null)" != "$sum" ]; then
+		git -C "$SRC" reset -q --hard pristine
+		for p in $(grep -v '^#' "$REPO/patches/series"); do
+			echo "patch: $p"
+			git -C "$SRC" apply --index "$REPO/patches/$p" ||
+				{ echo "error: patch $p does not apply" >&2; rm -f "$SRC/.rvh-patches"; return 1; }
+		done
+		echo "$sum" >"$SRC/.rvh-patches"
+	else
+		echo "patches: unchanged"
+	fi
+	# Drop links to files the repository no longer has.
+	find "$SRC" -path "$SRC/.git" -prune -o -type l -lname "$REPO/*" ! -exec test -e {} \; -print -delete
+	for f in $(cd "$REPO" && git ls-files -co --exclude-standard rust samples Documentation); do
+		t=$SRC/$f
+		if [ -e "$t" ] && [ ! -L "$t" ]; then
+			echo "error: $f exists upstream; change it with a patch" >&2
+			return 1
+		fi
+		mkdir -p "$(dirname "$t")"
+		[ "$(readlink "$t" 2>/dev/null)" = "$REPO/$f" ] || ln -sfn "$REPO/$f" "$t"
+	done
+}
+
+FRAGMENTS=("$REPO/tools/configs/base.config")
+[ -n "${RVH_FLAVOUR:-}" ] && FRAGMENTS+=("$REPO/tools/configs/$RVH_FLAVOUR.config")
+
+do_configure() {
+	local sum line sym bad=0
+	sum=$( (cat "${FRAGMENTS[@]}" "$SRC/.rvh-patches") | sha1sum)
+	if [ -f "$OBJ/.config" ] && [ "$(cat "$OBJ/.rvh-config" 2>/dev/null)" = "$sum" ]; then
+		echo "config: unchanged"
+		return
+	fi
+	mkdir -p "$OBJ"
+	"${KMAKE[@]}" -s tinyconfig
+	(cd "$SRC" && scripts/kconfig/merge_config.sh -m -O "$OBJ" "$OBJ/.config" "${FRAGMENTS[@]}" >/dev/null)
+	"${KMAKE[@]}" -s olddefconfig
+	# Every option a fragment asks for must have survived olddefconfig.
+	while read -r line; do
+		case "$line" in
+		CONFIG_*=*) grep -qx -- "$line" "$OBJ/.config" || { echo "config: wanted $line, got: $(grep "^${line%%=*}=" "$OBJ/.config" || echo unset)" >&2; bad=1; } ;;
+		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}
+			! grep -q "^$sym=" "$OBJ/.config" || { echo "config: wanted $sym unset" >&2; bad=1; } ;;
+		esac
+	done < <(cat "${FRAGMENTS[@]}")
+	[ $bad = 0 ] || return 1
+	echo "$sum" >"$OBJ/.rvh-config"
+}
+
+do_kernel() {
+	"${KMAKE[@]}" ${CLIPPY:+CLIPPY=1} bzImage modules
+	echo "kernel: $(cat "$OBJ/include/config/kernel.release") $(stat -c %s "$OBJ/arch/x86/boot/bzImage") bytes"
+}
+
+# The repository's modules, built as external modules (M=) from a mirror
+# of symlinks so that no build output lands in the repository.
+do_modules() {
+	local f
+	mkdir -p "$EXT"
+	find "$EXT" -type l ! -exec test -e {} \; -delete
+	for f in Kbuild $(cd "$REPO" && git ls-files -co --exclude-standard samples | grep -E '\.(rs|c|h)$'); do
+		mkdir -p "$EXT/$(dirname "$f")"
+		[ "$(readlink "$EXT/$f" 2>/dev/null)" = "$REPO/$f" ] || ln -sfn "$REPO/$f" "$EXT/$f"
+	done
+	"${KMAKE[@]}" ${CLIPPY:+CLIPPY=1} M="$EXT" modules
+	find "$EXT" -name '*.ko' -printf 'module: %P %s bytes\n'
+}
+
+# Debian's static busybox, the modules, the static guest programs and tests.
+do_initramfs() {
+	local root=$OUT/root f
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp,modules,tests} "$OUT/bin"
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$REPO/tools/guest/init" "$root/init"
+	find "$EXT" "$OBJ/drivers/vhost" -name '*.ko' -exec cp {} "$root/modules/" \; 2>/dev/null || true
+	make -s -C "$REPO/tools/guest" OUT="$OUT/bin" KSRC="$SRC"
+	cp "$OUT"/bin/* "$root/bin/" 2>/dev/null || true
+	cp "$REPO"/tools/guest/tests/* "$REPO/tools/guest/demo.sh" "$REPO/tools/guest/ktap.sh" "$root/tests/"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initramfs.cpio.gz"
+	echo "initramfs: $OUT/initramfs.cpio.gz $(stat -c %s "$OUT/initramfs.cpio.gz") bytes"
+}
+
+build() {
+	phase install do_install
+	phase unpack do_unpack
+	phase patch do_patch
+	phase configure do_configure
+	phase kernel do_kernel
+	phase modules do_modules
+	phase initramfs do_initramfs
+}
+
+# boot NAME SCRIPT [interactive]: boot with SCRIPT as /rvh/run.sh. The kernel
+# console goes to $OUT/NAME-console.log, the script's output to NAME-guest.log.
+boot() {
+	local name=$1 script=$2 extra=$OUT/$1-extra.cpio.gz rc=0
+	local accel=(-accel tcg -cpu max)
+	[ "${KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
+	mkdir -p "$OUT/extra/rvh"
+	printf '%s\n' "$script" >"$OUT/extra/rvh/run.sh"
+	(cd "$OUT/extra" && find . | cpio -o -H newc --quiet | gzip -1) >"$extra"
+	cat "$OUT/initramfs.cpio.gz" "$extra" >"$OUT/$name-initramfs.cpio.gz"
+	CONSOLE_LOG=$OUT/$name-console.log GUEST_LOG=$OUT/$name-guest.log
+	local q=(qemu-system-x86_64 "${accel[@]}" -m "${RVH_MEM:-1024}" -smp 2 -no-reboot
+		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$OUT/$name-initramfs.cpio.gz"
+		-append "console=ttyS0 panic=-1 rvh.mode=${3:-batch} ${RVH_APPEND:-}")
+	if [ "${3:-}" = interactive ]; then
+		"${q[@]}" -nographic
+		return
+	fi
+	rm -f "$CONSOLE_LOG" "$GUEST_LOG"
+	timeout --foreground -k 5 "${RVH_TIMEOUT:-1200}" "${q[@]}" -display none -monitor none \
+		-serial file:"$CONSOLE_LOG" -serial file:"$GUEST_LOG" || rc=$?
+	echo "console log: $CONSOLE_LOG"
+	echo "guest log:   $GUEST_LOG"
+	[ $rc = 124 ] && { echo "error: boot timed out after ${RVH_TIMEOUT:-1200}s" >&2; return 1; }
+	grep -q '^RVH-EXIT=' "$GUEST_LOG" || { echo "error: guest did not finish (crash?)" >&2; tail -30 "$CONSOLE_LOG" >&2; return 1; }
+	return 0
+}
+
+results() {
+	local rc=0
+	python3 "$REPO/tools/harness/results.py" --kunit "$SRC/tools/testing/kunit/kunit.py" \
+		--expected "$REPO/tools/harness/expected.txt" --console "$CONSOLE_LOG" \
+		$([ "$1" = 1 ] || echo --boot-failed) "$CONSOLE_LOG" "$GUEST_LOG" >"$SUMMARY" || rc=$?
+	cat "$SUMMARY"
+	echo "results: $SUMMARY"
+	return $rc
+}
+
+guest_status() { sed -n 's/^RVH-EXIT=\([0-9]*\).*/\1/p' "$GUEST_LOG" | tail -1; }
+
+mkdir -p "$CACHE"
+cmd=${1:-}
+case "$cmd" in
+build) build ;;
+test)
+	build
+	SUMMARY=$OUT/results.txt
+	rm -f "$SUMMARY"
+	booted=1
+	phase boot boot test "sh /tests/ktap.sh" || booted=0
+	phase tests results $booted
+	;;
+run)
+	build
+	phase boot boot run "sh /tests/demo.sh"
+	sed '/^RVH-EXIT=/d' "$GUEST_LOG"
+	[ "$(guest_status)" = 0 ]
+	;;
+guest)
+	[ $# -ge 2 ] || { echo "usage: rvh.sh guest 'CMD'" >&2; exit 2; }
+	build >"$OUT.build.log" 2>&1 || { cat "$OUT.build.log"; exit 1; }
+	phase boot boot guest "$2"
+	sed '/^RVH-EXIT=/d' "$GUEST_LOG"
+	exit "$(guest_status)"
+	;;
+shell)
+	build
+	boot shell "" interactive
+	;;
+unpack) phase unpack do_unpack ;;
+clean)
+	trap - EXIT
+	rm -rf "$CACHE"
+	;;
+*)
+	sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;/^set -e/d'
+	exit 2
+	;;
+esac
