@@ -14,13 +14,13 @@ module! {
 }
 
 struct RustVhostHello {
-    loaded_at: u64,
+    loaded_at: i64,
 }
 
 impl kernel::Module for RustVhostHello {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: `ktime_get_ns` has no preconditions.
-        let loaded_at = unsafe { kernel::bindings::ktime_get_ns() };
+        // SAFETY: `ktime_get` has no preconditions.
+        let loaded_at = unsafe { kernel::bindings::ktime_get() };
         pr_info!("loaded\n");
         Ok(Self { loaded_at })
     }
@@ -28,8 +28,8 @@ impl kernel::Module for RustVhostHello {
 
 impl Drop for RustVhostHello {
     fn drop(&mut self) {
-        // SAFETY: `ktime_get_ns` has no preconditions.
-        let now = unsafe { kernel::bindings::ktime_get_ns() };
+        // SAFETY: `ktime_get` has no preconditions.
+        let now = unsafe { kernel::bindings::ktime_get() };
         pr_info!("unloaded after {} ms\n", (now - self.loaded_at) / 1_000_000);
     }
 }

@@ -78,7 +78,8 @@ do_patch() {
 		echo "patches: unchanged"
 	fi
 	# Drop links to files the repository no longer has.
-	find "$SRC" -path "$SRC/.git" -prune -o -type l -lname "$REPO/*" ! -exec test -e {} \; -print -delete
+	find "$SRC" -path "$SRC/.git" -prune -o -type l -lname "$REPO/*" -print |
+		while read -r f; do [ -e "$f" ] || rm -v "$f"; done
 	for f in $(cd "$REPO" && git ls-files -co --exclude-standard rust samples Documentation); do
 		t=$SRC/$f
 		if [ -e "$t" ] && [ ! -L "$t" ]; then
@@ -141,7 +142,7 @@ do_initramfs() {
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,modules,tests} "$OUT/bin"
 	cp /bin/busybox "$root/bin/busybox"
-	cp "$REPO/tools/guest/init" "$root/init"
+	install -m 755 "$REPO/tools/guest/init" "$root/init"
 	find "$EXT" "$OBJ/drivers/vhost" -name '*.ko' -exec cp {} "$root/modules/" \; 2>/dev/null || true
 	make -s -C "$REPO/tools/guest" OUT="$OUT/bin" KSRC="$SRC"
 	cp "$OUT"/bin/* "$root/bin/" 2>/dev/null || true

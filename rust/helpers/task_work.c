@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/sched/signal.h>
+#include <linux/task_work.h>
+
+void rust_helper_clear_notify_signal(void)
+{
+	clear_notify_signal();
+}
