@@ -64,7 +64,8 @@ use crate::{
     bindings,
     error::{to_result, Error},
     prelude::*,
-    sync::Arc,
+    owned::OwnedPointer,
+    sync::{rcu_tasks::{self, Flavour}, Arc},
     task::Task,
     types::Opaque,
 };
@@ -365,62 +366,13 @@ pub use impl_has_task_work;
 /// A task work item: a type that can be queued with [`add`].
 pub trait TaskWorkItem<const ID: u64 = 0>: HasTaskWork<Self, ID> + Sized {
     /// The owning pointer the list holds while the item is queued.
-    type Pointer: TaskWorkPointer<Self, ID>;
+    type Pointer: OwnedPointer<Self>;
 
     /// Runs the item, in the context of the task it was queued on, with its ownership.
     ///
     /// It runs in process context with no locks held and may sleep, unless it was run by a
     /// caller of [`run_pending`] that holds locks.
     fn run(this: Self::Pointer);
-}
-
-/// An owning pointer to a [`TaskWorkItem`] that can sit on a task's list: [`Arc`] or
-/// `Pin<KBox<T>>`.
-///
-/// # Safety
-///
-/// `into_raw` and `from_raw` must round-trip the pointer, and the allocation must not move or be
-/// freed while the list holds it.
-pub unsafe trait TaskWorkPointer<T: TaskWorkItem<ID, Pointer = Self>, const ID: u64>:
-    Sized
-{
-    /// Gives up ownership, returning a pointer to the item.
-    fn into_raw(this: Self) -> *mut T;
-
-    /// Takes back ownership given up by `into_raw`.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must come from `into_raw` and be used at most once.
-    unsafe fn from_raw(ptr: *mut T) -> Self;
-}
-
-// SAFETY: `Arc::into_raw` and `Arc::from_raw` round-trip, and the refcount keeps the allocation
-// alive and in place.
-unsafe impl<T: TaskWorkItem<ID, Pointer = Self>, const ID: u64> TaskWorkPointer<T, ID> for Arc<T> {
-    fn into_raw(this: Self) -> *mut T {
-        Arc::into_raw(this).cast_mut()
-    }
-
-    unsafe fn from_raw(ptr: *mut T) -> Self {
-        // SAFETY: The caller promises that `ptr` comes from `into_raw`, used once.
-        unsafe { Arc::from_raw(ptr) }
-    }
-}
-
-// SAFETY: `KBox::into_raw` and `KBox::from_raw` round-trip, and a pinned box never moves.
-unsafe impl<T: TaskWorkItem<ID, Pointer = Self>, const ID: u64> TaskWorkPointer<T, ID>
-    for Pin<KBox<T>>
-{
-    fn into_raw(this: Self) -> *mut T {
-        // SAFETY: The item is only used through the pointer and never moved out of.
-        KBox::into_raw(unsafe { Pin::into_inner_unchecked(this) })
-    }
-
-    unsafe fn from_raw(ptr: *mut T) -> Self {
-        // SAFETY: The caller promises that `ptr` comes from `into_raw`, used once; it was pinned.
-        unsafe { Pin::new_unchecked(KBox::from_raw(ptr)) }
-    }
 }
 
 /// Why [`add`] gave an item back, and the item.
@@ -472,7 +424,7 @@ unsafe fn take<T: TaskWorkItem<ID>, const ID: u64>(work: *mut TaskWork<T, ID>) -
     // SAFETY: The caller promises that `work` is valid.
     unsafe { (*work).queued.store(false, Ordering::Release) };
     // SAFETY: `work` is the field of a `T`, and the list owned the pointer from `into_raw`.
-    unsafe { T::Pointer::from_raw(T::work_container_of(work)) }
+    unsafe { <T::Pointer as OwnedPointer<T>>::from_raw(T::work_container_of(work)) }
 }
 
 /// Queues `item` on `task`, and tells `task` as `mode` says.
@@ -515,7 +467,7 @@ pub fn add<T, const ID: u64, P>(
 ) -> Result<(), AddError<P>>
 where
     T: TaskWorkItem<ID, Pointer = P>,
-    P: TaskWorkPointer<T, ID>,
+    P: OwnedPointer<T>,
 {
     let ptr = P::into_raw(item);
     // SAFETY: `ptr` is valid: it was just made from an owning pointer.
@@ -759,7 +711,7 @@ pub fn run_pending() {
 ///
 /// The module reference of a queued item is dropped at the very end of its run trampoline, and a
 /// task can be preempted in the instructions after it. Dropping this type calls
-/// `synchronize_rcu_tasks()` (or, where Tasks RCU is not built, `synchronize_rcu()`), which waits
+/// `synchronize_rcu_tasks()` (which is `synchronize_rcu()` where Tasks RCU is not built), which waits
 /// until every such task has passed a voluntary context switch. Keep one in the module's data.
 ///
 /// # Examples
@@ -784,18 +736,8 @@ impl Default for ModuleBarrier {
 }
 
 impl Drop for ModuleBarrier {
-    #[inline(never)]
     fn drop(&mut self) {
-        #[cfg(CONFIG_TASKS_RCU)]
-        // SAFETY: No preconditions beyond process context, which `Drop` of module data has.
-        unsafe {
-            bindings::synchronize_rcu_tasks()
-        };
-        #[cfg(not(CONFIG_TASKS_RCU))]
-        // SAFETY: As above.
-        unsafe {
-            bindings::synchronize_rcu()
-        };
+        rcu_tasks::Tasks::synchronize();
     }
 }
 

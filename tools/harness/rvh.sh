@@ -32,7 +32,9 @@ table() {
 	[ -z "${CURRENT:-}" ] || echo "$CURRENT     FAILED"
 	echo "total      $(($(date +%s) - START))s"
 	# `make test` ends with the results line.
-	[ -z "${SUMMARY:-}" ] || tail -1 "$SUMMARY"
+	if [ -n "${SUMMARY:-}" ]; then
+		[ -s "$SUMMARY" ] && tail -1 "$SUMMARY" || echo "0 passed, 1 failed"
+	fi
 }
 trap 'table' EXIT
 
@@ -206,9 +208,9 @@ cmd=${1:-}
 case "$cmd" in
 build) build ;;
 test)
-	build
 	SUMMARY=$OUT/results.txt
 	rm -f "$SUMMARY"
+	build
 	booted=1
 	phase boot boot test "sh /tests/ktap.sh" || booted=0
 	phase tests results $booted

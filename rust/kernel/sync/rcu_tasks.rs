@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tasks RCU: grace periods that wait for every task to leave the kernel or switch voluntarily.
+//!
+//! Three flavours, each a zero-sized type:
+//!
+//! - [`Tasks`]: a grace period ends once every task has done a voluntary context switch, run in
+//!   user mode, or idled. Readers need no markers; they must just not block voluntarily. It is
+//!   what trampolines and code that may be preempted need before they are freed.
+//! - [`TasksTrace`]: readers mark their critical sections with [`TasksTrace::read_lock`] and may
+//!   sleep in them.
+//! - [`TasksRude`]: a grace period also forces a context switch on every CPU. 6.12 offers only
+//!   `synchronize_rcu_tasks_rude()`, so it has no [`CallFlavour`] implementation.
+//!
+//! What a flavour does not have is absent from its type, so misuse does not compile. Where the
+//! kernel does not build a flavour, its type is absent too; [`Tasks`] is always there, since C
+//! makes it an alias of plain RCU when `CONFIG_TASKS_RCU` is off.
+//!
+//! Callbacks ([`RcuTasksItem::run`]) run after a grace period in the flavour's kernel thread
+//! with bottom halves disabled: they must not sleep.
+//!
+//! C header: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h) and
+//! [`include/linux/rcupdate_trace.h`](srctree/include/linux/rcupdate_trace.h).
+//!
+//! # Examples
+//!
+//! Freeing an object after a Tasks RCU grace period, and making sure at module exit that no
+//! callback is left:
+//!
+//! ```
+//! use kernel::prelude::*;
+//! use kernel::sync::rcu_tasks::{CallFlavour, ModuleBarrier, RcuHead, Tasks};
+//!
+//! struct Config {
+//!     value: u64,
+//!     rcu: RcuHead<Config>,
+//! }
+//! kernel::impl_has_rcu_head! { impl HasRcuHead<Config> for Config { self.rcu } }
+//!
+//! let barrier = ModuleBarrier::<Tasks>::new();
+//! let old = KBox::pin(Config { value: 1, rcu: RcuHead::new() }, GFP_KERNEL)?;
+//! Tasks::free(old)?;
+//! drop(barrier); // Waits until `old` is freed.
+//! # Ok::<(), Error>(())
+//! ```
+
+use crate::{
+    bindings,
+    error::{code::EBUSY, Error},
+    owned::OwnedPointer,
+    types::Opaque,
+};
+use core::{
+    marker::PhantomData,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+mod private {
+    pub trait Sealed {}
+}
+
+/// A Tasks RCU flavour.
+pub trait Flavour: private::Sealed + Send + Sync + 'static {
+    /// The flavour's name, as in the C API.
+    const NAME: &'static str;
+
+    /// Waits for a full grace period of this flavour. Sleeps; process context only.
+    fn synchronize();
+}
+
+/// A flavour that can queue callbacks, and so has a barrier.
+pub trait CallFlavour: Flavour {
+    /// Queues `head` with `func` (`call_rcu_tasks*()`).
+    ///
+    /// # Safety
+    ///
+    /// `head` must be valid and not queued, and stay valid until `func` has run.
+    #[doc(hidden)]
+    unsafe fn raw_call(
+        head: *mut bindings::callback_head,
+        func: unsafe extern "C" fn(*mut bindings::callback_head),
+    );
+
+    /// Waits until every callback queued so far has run (`rcu_barrier_tasks*()`). Sleeps.
+    fn barrier();
+
+    /// Queues `item`; its [`RcuTasksItem::run`] gets it back after a grace period.
+    ///
+    /// Fails with `EBUSY`, giving the item back, if it is already queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use kernel::prelude::*;
+    /// use kernel::sync::Arc;
+    /// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, RcuTasksItem, Tasks};
+    ///
+    /// struct Obj { runs: AtomicU32, rcu: RcuHead<Obj> }
+    /// kernel::impl_has_rcu_head! { impl HasRcuHead<Obj> for Obj { self.rcu } }
+    /// impl RcuTasksItem for Obj {
+    ///     type Pointer = Arc<Obj>;
+    ///     fn run(this: Arc<Obj>) {
+    ///         this.runs.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let o = Arc::new(Obj { runs: AtomicU32::new(0), rcu: RcuHead::new() }, GFP_KERNEL)?;
+    /// Tasks::call(o.clone())?;
+    /// // The same head cannot be queued twice.
+    /// assert_eq!(Tasks::call(o.clone()).unwrap_err().error, EBUSY);
+    /// // No grace period can end while this task has not switched voluntarily.
+    /// assert_eq!(o.runs.load(Ordering::Relaxed), 0);
+    /// Tasks::barrier();
+    /// assert_eq!(o.runs.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn call<T, const ID: u64, P>(item: P) -> Result<(), QueueError<P>>
+    where
+        T: RcuTasksItem<ID, Pointer = P>,
+        P: OwnedPointer<T>,
+    {
+        queue::<Self, T, ID, P>(item, run_trampoline::<T, ID>)
+    }
+
+    /// Drops `item` after a grace period: the common "free the old version" case. The item needs
+    /// an [`RcuHead`] but no [`RcuTasksItem`] implementation.
+    ///
+    /// Fails with `EBUSY`, giving the item back, if it is already queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::prelude::*;
+    /// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace};
+    ///
+    /// struct Old { rcu: RcuHead<Old> }
+    /// kernel::impl_has_rcu_head! { impl HasRcuHead<Old> for Old { self.rcu } }
+    ///
+    /// TasksTrace::free(KBox::pin(Old { rcu: RcuHead::new() }, GFP_KERNEL)?)?;
+    /// TasksTrace::barrier();
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn free<T, const ID: u64, P>(item: P) -> Result<(), QueueError<P>>
+    where
+        T: HasRcuHead<T, ID>,
+        P: OwnedPointer<T>,
+    {
+        queue::<Self, T, ID, P>(item, drop_trampoline::<T, ID, P>)
+    }
+}
+
+/// The Tasks RCU flavour (`call_rcu_tasks()` and friends).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::sync::rcu_tasks::{CallFlavour, Flavour, Tasks};
+///
+/// Tasks::synchronize();
+/// Tasks::barrier();
+/// assert_eq!(Tasks::NAME, "rcu_tasks");
+/// ```
+pub struct Tasks;
+
+/// The Tasks Trace RCU flavour (`call_rcu_tasks_trace()` and friends).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::sync::rcu_tasks::{CallFlavour, Flavour, TasksTrace};
+///
+/// {
+///     let _guard = TasksTrace::read_lock();
+///     // A Tasks Trace reader may sleep.
+///     // SAFETY: Sleeping in process context.
+///     unsafe { kernel::bindings::msleep(1) };
+/// }
+/// TasksTrace::synchronize();
+/// TasksTrace::barrier();
+/// ```
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+pub struct TasksTrace;
+
+/// The Tasks Rude RCU flavour: only `synchronize_rcu_tasks_rude()` exists in 6.12.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::sync::rcu_tasks::{Flavour, TasksRude};
+///
+/// TasksRude::synchronize();
+/// ```
+#[cfg(CONFIG_TASKS_RUDE_RCU)]
+pub struct TasksRude;
+
+impl private::Sealed for Tasks {}
+
+impl Flavour for Tasks {
+    const NAME: &'static str = "rcu_tasks";
+
+    #[inline(never)]
+    fn synchronize() {
+        // SAFETY: Process context, as documented. The helper is `synchronize_rcu()` without
+        // `CONFIG_TASKS_RCU`, as in C.
+        unsafe { bindings::rcu_tasks_synchronize() }
+    }
+}
+
+impl CallFlavour for Tasks {
+    #[inline(never)]
+    unsafe fn raw_call(
+        head: *mut bindings::callback_head,
+        func: unsafe extern "C" fn(*mut bindings::callback_head),
+    ) {
+        // SAFETY: The caller promises that `head` is valid, unqueued, and lives until `func`.
+        unsafe { bindings::rcu_tasks_call(head, Some(func)) }
+    }
+
+    #[inline(never)]
+    fn barrier() {
+        // SAFETY: Process context, as documented.
+        unsafe { bindings::rcu_tasks_barrier() }
+    }
+}
+
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+impl private::Sealed for TasksTrace {}
+
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+impl Flavour for TasksTrace {
+    const NAME: &'static str = "rcu_tasks_trace";
+
+    #[inline(never)]
+    fn synchronize() {
+        // SAFETY: Process context, as documented.
+        unsafe { bindings::synchronize_rcu_tasks_trace() }
+    }
+}
+
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+impl CallFlavour for TasksTrace {
+    #[inline(never)]
+    unsafe fn raw_call(
+        head: *mut bindings::callback_head,
+        func: unsafe extern "C" fn(*mut bindings::callback_head),
+    ) {
+        // SAFETY: The caller promises that `head` is valid, unqueued, and lives until `func`.
+        unsafe { bindings::call_rcu_tasks_trace(head, Some(func)) }
+    }
+
+    #[inline(never)]
+    fn barrier() {
+        // SAFETY: Process context, as documented.
+        unsafe { bindings::rcu_barrier_tasks_trace() }
+    }
+}
+
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+impl TasksTrace {
+    /// Enters a Tasks Trace read-side critical section, which lasts until the guard is dropped.
+    ///
+    /// Every later Tasks Trace grace period waits for it. The guard cannot be sent to another
+    /// task. Do not leak it (with [`core::mem::forget`], say): a leaked guard never ends its
+    /// critical section, and blocks every later Tasks Trace grace period forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::sync::rcu_tasks::TasksTrace;
+    ///
+    /// let guard = TasksTrace::read_lock();
+    /// let nested = TasksTrace::read_lock();
+    /// drop(nested);
+    /// drop(guard);
+    /// ```
+    #[inline(never)]
+    pub fn read_lock() -> TraceReadGuard {
+        // SAFETY: Any task context; the guard unlocks on this task, since it is not `Send`.
+        unsafe { bindings::rcu_read_lock_trace() };
+        TraceReadGuard {
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// A Tasks Trace read-side critical section; see [`TasksTrace::read_lock`].
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+#[must_use = "the critical section ends when the guard is dropped"]
+pub struct TraceReadGuard {
+    _not_send: PhantomData<*mut ()>,
+}
+
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+impl Drop for TraceReadGuard {
+    #[inline(never)]
+    fn drop(&mut self) {
+        // SAFETY: The guard was made by `read_lock` on this task (it is not `Send`).
+        unsafe { bindings::rcu_read_unlock_trace() };
+    }
+}
+
+#[cfg(CONFIG_TASKS_RUDE_RCU)]
+impl private::Sealed for TasksRude {}
+
+#[cfg(CONFIG_TASKS_RUDE_RCU)]
+impl Flavour for TasksRude {
+    const NAME: &'static str = "rcu_tasks_rude";
+
+    #[inline(never)]
+    fn synchronize() {
+        // SAFETY: Process context, as documented.
+        unsafe { bindings::synchronize_rcu_tasks_rude() }
+    }
+}
+
+/// Runs the flavour's barrier when dropped. A module that queues callbacks keeps one in its
+/// module data, so that its exit waits for every callback into its code.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::sync::rcu_tasks::{ModuleBarrier, Tasks};
+///
+/// struct MyModule {
+///     _rcu: ModuleBarrier<Tasks>,
+/// }
+/// let m = MyModule { _rcu: ModuleBarrier::new() };
+/// drop(m);
+/// ```
+pub struct ModuleBarrier<F: CallFlavour>(PhantomData<F>);
+
+impl<F: CallFlavour> ModuleBarrier<F> {
+    /// Creates the barrier.
+    pub const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<F: CallFlavour> Default for ModuleBarrier<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: CallFlavour> Drop for ModuleBarrier<F> {
+    fn drop(&mut self) {
+        F::barrier();
+    }
+}
+
+/// The `rcu_head` embedded in an item; declare it with [`impl_has_rcu_head!`].
+///
+/// # Invariants
+///
+/// `queued` is true from a successful queueing until the callback starts; meanwhile the RCU
+/// callback list owns the item.
+#[repr(C)]
+pub struct RcuHead<T: ?Sized, const ID: u64 = 0> {
+    head: Opaque<bindings::callback_head>,
+    queued: AtomicBool,
+    _item: PhantomData<T>,
+}
+
+// SAFETY: `head` is only touched by whoever owns the item, and `queued` is atomic.
+unsafe impl<T: ?Sized, const ID: u64> Send for RcuHead<T, ID> {}
+// SAFETY: Shared references only read `queued`, which is atomic.
+unsafe impl<T: ?Sized, const ID: u64> Sync for RcuHead<T, ID> {}
+
+impl<T: ?Sized, const ID: u64> RcuHead<T, ID> {
+    /// Creates an unqueued head.
+    pub const fn new() -> Self {
+        Self {
+            head: Opaque::uninit(),
+            queued: AtomicBool::new(false),
+            _item: PhantomData,
+        }
+    }
+
+    /// Returns whether the item is waiting for a grace period. May be stale when looked at.
+    pub fn is_queued(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
+    }
+}
+
+impl<T: ?Sized, const ID: u64> Default for RcuHead<T, ID> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Declares that a struct embeds an [`RcuHead<T, ID>`] field.
+///
+/// # Safety
+///
+/// Implement it with [`impl_has_rcu_head!`] only: `raw_get_head` must return the field at
+/// `OFFSET`.
+pub unsafe trait HasRcuHead<T: ?Sized, const ID: u64 = 0> {
+    /// The offset of the [`RcuHead<T, ID>`] field.
+    const OFFSET: usize;
+
+    /// Returns a pointer to the [`RcuHead<T, ID>`] field.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point at a valid `Self`.
+    unsafe fn raw_get_head(ptr: *mut Self) -> *mut RcuHead<T, ID>;
+
+    /// Returns the struct that contains the [`RcuHead<T, ID>`] field.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point at the [`RcuHead<T, ID>`] field of a `Self`.
+    unsafe fn head_container_of(ptr: *mut RcuHead<T, ID>) -> *mut Self
+    where
+        Self: Sized,
+    {
+        // SAFETY: The caller promises that `ptr` points into a `Self` at `OFFSET`.
+        unsafe { ptr.cast::<u8>().sub(Self::OFFSET).cast::<Self>() }
+    }
+}
+
+/// Implements [`HasRcuHead`] for a struct with an [`RcuHead`] field.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::sync::rcu_tasks::RcuHead;
+///
+/// struct Two {
+///     a: RcuHead<Two, 1>,
+///     b: RcuHead<Two, 2>,
+/// }
+/// kernel::impl_has_rcu_head! {
+///     impl HasRcuHead<Two, 1> for Two { self.a }
+///     impl HasRcuHead<Two, 2> for Two { self.b }
+/// }
+/// ```
+#[macro_export]
+macro_rules! impl_has_rcu_head {
+    ($(impl$({$($generics:tt)*})?
+       HasRcuHead<$head_type:ty $(, $id:tt)?>
+       for $self:ty
+       { self.$field:ident }
+    )*) => {$(
+        // SAFETY: `raw_get_head` only compiles if the field has the right type, and `OFFSET` is
+        // its offset.
+        unsafe impl$(<$($generics)+>)? $crate::sync::rcu_tasks::HasRcuHead<$head_type $(, $id)?>
+            for $self
+        {
+            const OFFSET: usize = ::core::mem::offset_of!(Self, $field) as usize;
+
+            #[inline]
+            unsafe fn raw_get_head(
+                ptr: *mut Self,
+            ) -> *mut $crate::sync::rcu_tasks::RcuHead<$head_type $(, $id)?> {
+                // SAFETY: The caller promises that the pointer is valid.
+                unsafe { ::core::ptr::addr_of_mut!((*ptr).$field) }
+            }
+        }
+    )*};
+}
+pub use impl_has_rcu_head;
+
+/// An item whose callback runs after a grace period; see [`CallFlavour::call`].
+pub trait RcuTasksItem<const ID: u64 = 0>: HasRcuHead<Self, ID> + Sized {
+    /// The owning pointer the callback list holds: [`Arc`](crate::sync::Arc) or
+    /// `Pin<KBox<Self>>`.
+    type Pointer: OwnedPointer<Self>;
+
+    /// Runs after a grace period, in the flavour's kernel thread with bottom halves disabled.
+    /// It must not sleep.
+    fn run(this: Self::Pointer);
+}
+
+/// Why queueing gave an item back (`EBUSY`: it was already queued), and the item.
+pub struct QueueError<P> {
+    /// The error.
+    pub error: Error,
+    /// The item, with its ownership.
+    pub item: P,
+}
+
+impl<P> From<QueueError<P>> for Error {
+    fn from(e: QueueError<P>) -> Error {
+        e.error
+    }
+}
+
+impl<P> core::fmt::Debug for QueueError<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("QueueError").field("error", &self.error).finish()
+    }
+}
+
+fn queue<F: CallFlavour + ?Sized, T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
+    item: P,
+    func: unsafe extern "C" fn(*mut bindings::callback_head),
+) -> Result<(), QueueError<P>> {
+    let ptr = P::into_raw(item);
+    // SAFETY: `ptr` was just made from an owning pointer, so it is valid.
+    let head = unsafe { T::raw_get_head(ptr) };
+    // SAFETY: As above.
+    let queued = unsafe { &(*head).queued };
+    if queued
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        // SAFETY: `ptr` came from `into_raw` above and was not handed over.
+        let item = unsafe { P::from_raw(ptr) };
+        return Err(QueueError { error: EBUSY, item });
+    }
+    // SAFETY: `head` is valid and was not queued; the list owns the item until `func` runs,
+    // which keeps it alive. `head.head` is the first field of the `repr(C)` `RcuHead`.
+    unsafe { F::raw_call(head.cast(), func) };
+    Ok(())
+}
+
+/// Clears `queued` and takes back the ownership of an item whose grace period is over.
+///
+/// # Safety
+///
+/// `head` must be the head of an item queued by `queue` with pointer type `P`, whose callback is
+/// running now.
+unsafe fn take<T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
+    head: *mut bindings::callback_head,
+) -> P {
+    let head = head.cast::<RcuHead<T, ID>>();
+    // SAFETY: The caller promises that `head` is valid.
+    unsafe { (*head).queued.store(false, Ordering::Release) };
+    // SAFETY: `head` is in a `T` whose ownership the list held, from `P::into_raw`.
+    unsafe { P::from_raw(T::head_container_of(head)) }
+}
+
+/// # Safety
+///
+/// Only for `queue` with an item of type `T` and its pointer type.
+unsafe extern "C" fn run_trampoline<T: RcuTasksItem<ID>, const ID: u64>(
+    head: *mut bindings::callback_head,
+) {
+    // SAFETY: `call` queued `head` with `T::Pointer`, and the grace period is over.
+    T::run(unsafe { take::<T, ID, T::Pointer>(head) });
+}
+
+/// # Safety
+///
+/// Only for `queue` with an item of type `T` and pointer type `P`.
+unsafe extern "C" fn drop_trampoline<T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
+    head: *mut bindings::callback_head,
+) {
+    // SAFETY: `free` queued `head` with `P`, and the grace period is over.
+    drop(unsafe { take::<T, ID, P>(head) });
+}
+
+/// KUnit tests that need more than an example shows. They run as doctests.
+///
+/// 10,000 callbacks per flavour: after a barrier every one has run exactly once, and every
+/// allocation has been dropped.
+///
+/// ```
+/// use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// use kernel::prelude::*;
+/// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, RcuTasksItem, Tasks, TasksTrace};
+///
+/// static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// static RUNS: AtomicUsize = AtomicUsize::new(0);
+///
+/// struct Cb { rcu: RcuHead<Cb> }
+/// kernel::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
+/// impl RcuTasksItem for Cb {
+///     type Pointer = Pin<KBox<Cb>>;
+///     fn run(_this: Pin<KBox<Cb>>) {
+///         RUNS.fetch_add(1, Relaxed);
+///     }
+/// }
+/// impl Drop for Cb {
+///     fn drop(&mut self) {
+///         LIVE.fetch_sub(1, Relaxed);
+///     }
+/// }
+/// fn cb() -> Result<Pin<KBox<Cb>>> {
+///     LIVE.fetch_add(1, Relaxed);
+///     Ok(KBox::pin(Cb { rcu: RcuHead::new() }, GFP_KERNEL)?)
+/// }
+///
+/// const N: usize = 10_000;
+/// for _ in 0..N {
+///     Tasks::call(cb()?)?;
+/// }
+/// Tasks::barrier();
+/// assert_eq!(RUNS.load(Relaxed), N);
+/// for _ in 0..N {
+///     TasksTrace::call(cb()?)?;
+/// }
+/// TasksTrace::barrier();
+/// assert_eq!(RUNS.load(Relaxed), 2 * N);
+/// // `free` drops without running.
+/// for _ in 0..N {
+///     Tasks::free(cb()?)?;
+/// }
+/// Tasks::barrier();
+/// assert_eq!(RUNS.load(Relaxed), 2 * N);
+/// assert_eq!(LIVE.load(Relaxed), 0);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// A Tasks Trace reader holding its guard delays the callback until it lets go.
+///
+/// ```
+/// use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// use kernel::prelude::*;
+/// use kernel::sync::Arc;
+/// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, RcuTasksItem, TasksTrace};
+///
+/// struct Cb { runs: AtomicUsize, rcu: RcuHead<Cb> }
+/// kernel::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
+/// impl RcuTasksItem for Cb {
+///     type Pointer = Arc<Cb>;
+///     fn run(this: Arc<Cb>) {
+///         this.runs.fetch_add(1, Relaxed);
+///     }
+/// }
+///
+/// let c = Arc::new(Cb { runs: AtomicUsize::new(0), rcu: RcuHead::new() }, GFP_KERNEL)?;
+/// let guard = TasksTrace::read_lock();
+/// TasksTrace::call(c.clone())?;
+/// // Several grace periods' worth of time: the reader holds them all off.
+/// // SAFETY: Sleeping in process context; Tasks Trace readers may sleep.
+/// unsafe { kernel::bindings::msleep(200) };
+/// assert_eq!(c.runs.load(Relaxed), 0);
+/// assert!(c.rcu.is_queued());
+/// drop(guard);
+/// TasksTrace::barrier();
+/// assert_eq!(c.runs.load(Relaxed), 1);
+/// assert!(!c.rcu.is_queued());
+/// # Ok::<(), Error>(())
+/// ```
+#[allow(dead_code)]
+mod tests {}
