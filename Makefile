@@ -5,7 +5,7 @@
 
 RVH := tools/harness/rvh.sh
 
-.PHONY: run test build guest shell clean help
+.PHONY: run test build guest shell clean help check-notasks
 
 help:
 	@$(RVH) help || true
@@ -27,3 +27,7 @@ shell:
 
 clean:
 	$(RVH) clean
+
+# The kernel crate must build without Tasks RCU and vhost_task too.
+check-notasks:
+	RVH_FLAVOUR=notasks $(RVH) kernel

@@ -3,6 +3,7 @@
 # modules, pack an initramfs and boot it in QEMU.
 #
 #   rvh.sh build            install, unpack, patch, configure, kernel, modules, initramfs
+#   rvh.sh kernel           the same, up to the kernel
 #   rvh.sh test             build, boot the test suite, parse and count the results
 #   rvh.sh run              build, boot the demo (tools/guest/demo.sh)
 #   rvh.sh guest 'CMD'      build, boot, run CMD in the guest, exit with its status
@@ -107,14 +108,24 @@ do_configure() {
 	"${KMAKE[@]}" -s tinyconfig
 	(cd "$SRC" && scripts/kconfig/merge_config.sh -m -O "$OBJ" "$OBJ/.config" "${FRAGMENTS[@]}" >/dev/null)
 	"${KMAKE[@]}" -s olddefconfig
-	# Every option a fragment asks for must have survived olddefconfig.
+	# Every option the fragments ask for (the last one to name it wins) must
+	# have survived olddefconfig.
+	declare -A want=()
 	while read -r line; do
 		case "$line" in
-		CONFIG_*=*) grep -qx -- "$line" "$OBJ/.config" || { echo "config: wanted $line, got: $(grep "^${line%%=*}=" "$OBJ/.config" || echo unset)" >&2; bad=1; } ;;
-		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}
-			! grep -q "^$sym=" "$OBJ/.config" || { echo "config: wanted $sym unset" >&2; bad=1; } ;;
+		CONFIG_*=*) want[${line%%=*}]=$line ;;
+		"# CONFIG_"*" is not set") sym=${line#\# }; want[${sym%% *}]=unset ;;
 		esac
 	done < <(cat "${FRAGMENTS[@]}")
+	for sym in "${!want[@]}"; do
+		line=${want[$sym]}
+		if [ "$line" = unset ]; then
+			! grep -q "^$sym=" "$OBJ/.config" || { echo "config: wanted $sym unset" >&2; bad=1; }
+		else
+			grep -qx -- "$line" "$OBJ/.config" ||
+				{ echo "config: wanted $line, got: $(grep "^$sym=" "$OBJ/.config" || echo unset)" >&2; bad=1; }
+		fi
+	done
 	[ $bad = 0 ] || return 1
 	echo "$sum" >"$OBJ/.rvh-config"
 }
@@ -153,12 +164,16 @@ do_initramfs() {
 	echo "initramfs: $OUT/initramfs.cpio.gz $(stat -c %s "$OUT/initramfs.cpio.gz") bytes"
 }
 
-build() {
+build_kernel() {
 	phase install do_install
 	phase unpack do_unpack
 	phase patch do_patch
 	phase configure do_configure
 	phase kernel do_kernel
+}
+
+build() {
+	build_kernel
 	phase modules do_modules
 	phase initramfs do_initramfs
 }
@@ -207,6 +222,7 @@ mkdir -p "$CACHE"
 cmd=${1:-}
 case "$cmd" in
 build) build ;;
+kernel) build_kernel ;;
 test)
 	SUMMARY=$OUT/results.txt
 	rm -f "$SUMMARY"

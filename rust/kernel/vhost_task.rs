@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! vhost workers: kernel threads that belong to a user process.
+//!
+//! `vhost_task_create()` makes a thread in the calling process's thread group that shares its
+//! memory (`CLONE_VM | CLONE_THREAD`), so it can read the process's memory with the usual user
+//! copy functions. It runs a work function in a loop, sleeping while that finds no work, until
+//! it is stopped or the process is killed.
+//!
+//! A [`VhostWorker`] is the Rust side: [`VhostWorker::work`] is the work function and
+//! [`VhostWorker::killed`] the `SIGKILL` handler. [`VhostTask::start`] creates and starts the
+//! thread in one step and returns the handle; dropping the handle stops the thread and waits for
+//! it. Since stopping consumes the handle, a worker cannot be stopped twice or woken after
+//! being stopped.
+//!
+//! C header: [`include/linux/sched/vhost_task.h`](srctree/include/linux/sched/vhost_task.h).
+//!
+//! # Examples
+//!
+//! A worker must be created by a user process (it becomes one of its threads), so this example
+//! only shows the shape; the sample `rust_vhost_test` uses it for real.
+//!
+//! ```
+//! use core::sync::atomic::{AtomicU32, Ordering};
+//! use kernel::prelude::*;
+//! use kernel::sync::Arc;
+//! use kernel::vhost_task::{VhostTask, VhostWorker, WorkerContext};
+//!
+//! struct Kicks {
+//!     pending: AtomicU32,
+//!     done: AtomicU32,
+//! }
+//!
+//! impl VhostWorker for Kicks {
+//!     fn work(&self, ctx: &mut WorkerContext) -> bool {
+//!         if self.pending.swap(0, Ordering::AcqRel) == 0 {
+//!             return false; // Sleep until woken.
+//!         }
+//!         ctx.set_running(); // From here on, sleeping is fine.
+//!         self.done.fetch_add(1, Ordering::Relaxed);
+//!         true
+//!     }
+//!
+//!     fn killed(&self) {}
+//! }
+//!
+//! fn kick(worker: &VhostTask<Kicks>) {
+//!     worker.data().pending.store(1, Ordering::Release);
+//!     worker.wake();
+//! }
+//! ```
+
+use crate::{
+    bindings,
+    error::{code::*, from_err_ptr, Result},
+    ffi::c_void,
+    str::CString,
+    sync::Arc,
+    task::Task,
+    types::ARef,
+    ThisModule,
+};
+use core::{
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicPtr, Ordering},
+};
+
+/// The work of a vhost worker thread.
+pub trait VhostWorker: Send + Sync + 'static {
+    /// Looks for work and does it; returns whether it did any.
+    ///
+    /// It is called in a loop. It returns `true` to be called again at once, and `false` to
+    /// sleep until [`VhostTask::wake`].
+    ///
+    /// To avoid lost wake-ups, it is called with the task already in `TASK_INTERRUPTIBLE`: a
+    /// wake that comes after the check for work makes the sleep return at once. So it must check
+    /// for work without sleeping, and call [`WorkerContext::set_running`] before it does anything
+    /// that may sleep (take a mutex, copy from user memory...). A call that returns `false` after
+    /// `set_running` is called again before sleeping, so it does not spin and loses nothing.
+    fn work(&self, ctx: &mut WorkerContext) -> bool;
+
+    /// Called at most once, on the worker thread, if the owning process is killed before the
+    /// worker is stopped. The worker thread exits afterwards.
+    ///
+    /// It runs under the C `exit_mutex`, which [`VhostTask`]'s drop also takes: it must not drop
+    /// the worker's own handle (that would deadlock). It should make the worker's users stop
+    /// using it; the handle is then dropped from elsewhere, and that stop completes at once.
+    fn killed(&self);
+}
+
+/// What [`VhostWorker::work`] may do to its thread's state.
+pub struct WorkerContext {
+    running: bool,
+}
+
+impl WorkerContext {
+    /// Sets the worker thread to `TASK_RUNNING`, after which the work function may sleep.
+    #[inline(never)]
+    pub fn set_running(&mut self) {
+        if !self.running {
+            // SAFETY: Only changes the current task's own state.
+            unsafe { bindings::vhost_task_set_current_running() };
+            self.running = true;
+        }
+    }
+}
+
+/// The data the C side holds: the worker and its thread, once it has run.
+struct Shared<W> {
+    worker: Arc<W>,
+    task: AtomicPtr<bindings::task_struct>,
+}
+
+/// A running vhost worker thread. Dropping it stops the thread and waits for it to exit, which
+/// may sleep.
+///
+/// # Invariants
+///
+/// `vtsk` was created and started with `shared` as its data, and has not been stopped.
+pub struct VhostTask<W: VhostWorker> {
+    vtsk: NonNull<bindings::vhost_task>,
+    shared: NonNull<Shared<W>>,
+}
+
+// SAFETY: All the handle's methods may be called from any thread; `W` is `Send + Sync`.
+unsafe impl<W: VhostWorker> Send for VhostTask<W> {}
+// SAFETY: `wake` and `data` only need shared access.
+unsafe impl<W: VhostWorker> Sync for VhostTask<W> {}
+
+impl<W: VhostWorker> VhostTask<W> {
+    /// Creates and starts a worker thread named `vhost-<pid>` in the calling process.
+    ///
+    /// `module` is the caller's module. The calling task must be a user process: creation from
+    /// a kernel thread fails with `EPERM`, and so does creation from `module`'s init function,
+    /// which would make the worker a thread of `insmod`. Errors from `vhost_task_create()` are
+    /// passed on; `ERESTARTNOINTR` means that the caller may retry.
+    pub fn start(module: &'static ThisModule, worker: Arc<W>) -> Result<Self> {
+        let cur = crate::current!();
+        // SAFETY: `current` is valid; `flags` and `mm` of the current task are stable here.
+        let (flags, mm) = unsafe {
+            let t = bindings::get_current();
+            ((*t).flags, (*t).mm)
+        };
+        if flags & bindings::PF_KTHREAD != 0 || mm.is_null() {
+            return Err(EPERM);
+        }
+        if module_is_coming(module) {
+            return Err(EPERM);
+        }
+        let name = CString::try_from_fmt(core::format_args!("vhost-{}", cur.pid()))?;
+        let shared = Arc::into_raw(Arc::new(
+            Shared {
+                worker,
+                task: AtomicPtr::new(ptr::null_mut()),
+            },
+            crate::alloc::flags::GFP_KERNEL,
+        )?)
+        .cast_mut();
+        // SAFETY: The functions match the C prototypes; `shared` stays alive until the task
+        // has exited (`drop` frees it after `vhost_task_stop`); `name` is copied into the task.
+        let raw = unsafe {
+            bindings::vhost_task_create(
+                Some(work_trampoline::<W>),
+                Some(kill_trampoline::<W>),
+                shared.cast(),
+                name.as_char_ptr(),
+            )
+        };
+        // Older 6.12.y returned NULL on failure.
+        let vtsk = from_err_ptr(raw)
+            .and_then(|v| NonNull::new(v).ok_or(ENOMEM))
+            .inspect_err(|_| {
+                // SAFETY: No task was created, so nothing else holds `shared`.
+                drop(unsafe { Arc::from_raw(shared) });
+            })?;
+        raw_start(vtsk.as_ptr());
+        // SAFETY: `shared` came from `Arc::into_raw` and is not null.
+        let shared = unsafe { NonNull::new_unchecked(shared) };
+        Ok(Self { vtsk, shared })
+    }
+
+    /// Wakes the worker, so that it calls [`VhostWorker::work`] again.
+    ///
+    /// Callable from any context, including hard interrupts, like `wake_up_process()`.
+    #[inline]
+    pub fn wake(&self) {
+        raw_wake(self.vtsk.as_ptr());
+    }
+
+    /// Returns the worker's data.
+    pub fn data(&self) -> &W {
+        // SAFETY: `shared` lives as long as `self`.
+        unsafe { &self.shared.as_ref().worker }
+    }
+
+    /// Returns the worker thread, once it has started running (`None` before).
+    pub fn task(&self) -> Option<ARef<Task>> {
+        // SAFETY: `shared` lives as long as `self`.
+        let t = unsafe { self.shared.as_ref() }.task.load(Ordering::Acquire);
+        // SAFETY: The C `vhost_task` holds a reference on its task until `vhost_task_stop`,
+        // which has not been called, so the task is valid; `into` takes our own reference.
+        NonNull::new(t).map(|t| unsafe { &*t.as_ptr().cast::<Task>() }.into())
+    }
+}
+
+impl<W: VhostWorker> Drop for VhostTask<W> {
+    fn drop(&mut self) {
+        // SAFETY: `shared` is alive until the end of this function.
+        let task = unsafe { self.shared.as_ref() }.task.load(Ordering::Acquire);
+        // SAFETY: Only reads `current`.
+        if !task.is_null() && task == unsafe { bindings::get_current() } {
+            // Stopping from the worker itself would wait for its own exit (or take the
+            // `exit_mutex` it holds in `killed`): leak the handle rather than deadlock.
+            crate::pr_err!("vhost_task: a worker must not stop itself; leaking it\n");
+            return;
+        }
+        // By the type invariant, `vtsk` was started and not stopped; it is stopped once, here.
+        raw_stop(self.vtsk.as_ptr());
+        // SAFETY: The task has exited, so the C side no longer uses `shared`; it came from
+        // `Arc::into_raw`.
+        drop(unsafe { Arc::from_raw(self.shared.as_ptr()) });
+    }
+}
+
+/// # Safety
+///
+/// Only for `vhost_task_create` with a `Shared<W>` from `start`.
+unsafe extern "C" fn work_trampoline<W: VhostWorker>(data: *mut c_void) -> bool {
+    // SAFETY: `data` is the `Shared<W>` that lives until the task has exited.
+    let shared = unsafe { &*data.cast::<Shared<W>>() };
+    if shared.task.load(Ordering::Relaxed).is_null() {
+        // SAFETY: Only reads `current`, which is the worker thread.
+        shared
+            .task
+            .store(unsafe { bindings::get_current() }, Ordering::Release);
+    }
+    let mut ctx = WorkerContext { running: false };
+    let did_work = shared.worker.work(&mut ctx);
+    // After `set_running`, a wake during `work` may have been consumed: call again rather than
+    // sleep.
+    did_work || ctx.running
+}
+
+/// # Safety
+///
+/// Only for `vhost_task_create` with a `Shared<W>` from `start`.
+unsafe extern "C" fn kill_trampoline<W: VhostWorker>(data: *mut c_void) {
+    // SAFETY: `data` is the `Shared<W>` that lives until the task has exited.
+    let shared = unsafe { &*data.cast::<Shared<W>>() };
+    shared.worker.killed();
+}
+
+/// KUnit tests; the rest need a user process and run from `tools/guest/selftest.c`.
+///
+/// Creation from a kernel thread (KUnit runs tests in one) is refused with `EPERM`, and the
+/// worker's data is dropped.
+///
+/// ```
+/// use kernel::prelude::*;
+/// use kernel::sync::Arc;
+/// use kernel::vhost_task::{VhostTask, VhostWorker, WorkerContext};
+/// use kernel::ThisModule;
+///
+/// struct Idle;
+/// impl VhostWorker for Idle {
+///     fn work(&self, _ctx: &mut WorkerContext) -> bool {
+///         false
+///     }
+///     fn killed(&self) {}
+/// }
+///
+/// // SAFETY: Built-in code has no module, which C spells as a null `THIS_MODULE`.
+/// static NOMODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
+/// let data = Arc::new(Idle, GFP_KERNEL)?;
+/// let r = VhostTask::start(&NOMODULE, data.clone());
+/// assert_eq!(r.err(), Some(EPERM));
+/// // Only our reference is left.
+/// assert!(data.into_unique_or_drop().is_some());
+/// # Ok::<(), Error>(())
+/// ```
+#[allow(dead_code)]
+mod tests {}
+
+#[inline(never)]
+fn module_is_coming(module: &'static ThisModule) -> bool {
+    let m = module.as_ptr();
+    // SAFETY: A non-null `module` is the caller's own, live module.
+    !m.is_null() && unsafe { (*m).state } == bindings::module_state_MODULE_STATE_COMING
+}
+
+#[inline(never)]
+fn raw_start(vtsk: *mut bindings::vhost_task) {
+    // SAFETY: `vtsk` was just created and not started.
+    unsafe { bindings::vhost_task_start(vtsk) }
+}
+
+#[inline(never)]
+fn raw_wake(vtsk: *mut bindings::vhost_task) {
+    // SAFETY: `vtsk` is started and not stopped.
+    unsafe { bindings::vhost_task_wake(vtsk) }
+}
+
+#[inline(never)]
+fn raw_stop(vtsk: *mut bindings::vhost_task) {
+    // SAFETY: `vtsk` is started and not stopped; it is freed here.
+    unsafe { bindings::vhost_task_stop(vtsk) }
+}

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Test driver for the vhost_task and task_work abstractions, for paths that need a user
+//! process: a vhost worker is a thread of its creator, and task work queued on a user task runs
+//! on its way back to user mode. `tools/guest/selftest.c` drives it through `/dev/rust-vhost-selftest`.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::{
+    bindings, c_str,
+    ioctl::{_IO, _IOR},
+    miscdevice::{MiscDevice, MiscDeviceRegistration},
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    task::Task,
+    task_work::{self, ModuleBarrier, Notify, TaskWork, TaskWorkItem},
+    types::ARef,
+    uaccess::UserSlice,
+    vhost_task::{VhostTask, VhostWorker, WorkerContext},
+};
+
+module! {
+    type: Selftest,
+    name: "rust_vhost_selftest",
+    author: "rust-vhost developers",
+    description: "Test driver for the vhost_task and task_work abstractions",
+    license: "GPL",
+}
+
+const T: u32 = b'R' as u32;
+/// Creates and starts the file's vhost worker.
+const VT_START: u32 = _IO(T, 1);
+/// Queues one work item and wakes the worker.
+const VT_KICK: u32 = _IO(T, 2);
+/// Makes the worker return true this many more times without being woken.
+const VT_REPEAT: u32 = _IO(T, 3);
+/// Waits (up to 10 s) until the worker has done every queued item.
+const VT_WAIT_IDLE: u32 = _IO(T, 4);
+/// Stops the worker (drops the handle).
+const VT_STOP: u32 = _IO(T, 5);
+/// Reads `[queued, done, calls, kills]`.
+const VT_STATS: u32 = _IOR::<[u64; 4]>(T, 6);
+/// One wake-to-run round trip; returns its latency in ns.
+const VT_PING: u32 = _IO(T, 7);
+/// Queues task work on the calling task with `Notify::Resume`.
+const TW_RESUME: u32 = _IO(T, 10);
+/// Queues task work with `Notify::Signal` on the thread whose TID is the argument.
+const TW_SIGNAL: u32 = _IO(T, 11);
+/// Queues task work with `Notify::None` on the calling task (runs at signal or exit).
+const TW_NONE: u32 = _IO(T, 12);
+/// Returns how many of this file's task work items have run, and on which TID the last one did.
+const TW_RAN: u32 = _IOR::<[u64; 2]>(T, 13);
+
+/// `SIGKILL` handler runs, over all workers since load.
+static KILLS: AtomicU64 = AtomicU64::new(0);
+
+struct Worker {
+    queued: AtomicU64,
+    done: AtomicU64,
+    calls: AtomicU64,
+    repeat: AtomicU32,
+    killed: AtomicBool,
+    ping: AtomicU64,
+    ping_at: AtomicU64,
+}
+
+fn now_ns() -> u64 {
+    // SAFETY: No preconditions.
+    unsafe { bindings::ktime_get() as u64 }
+}
+
+impl VhostWorker for Worker {
+    fn work(&self, ctx: &mut WorkerContext) -> bool {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let q = self.queued.load(Ordering::Acquire);
+        let pinged = self.ping.load(Ordering::Acquire) == 1;
+        let repeat = self.repeat.load(Ordering::Relaxed) > 0;
+        if q == self.done.load(Ordering::Relaxed) && !pinged && !repeat {
+            return false;
+        }
+        ctx.set_running();
+        if pinged {
+            self.ping_at.store(now_ns(), Ordering::Relaxed);
+            self.ping.store(2, Ordering::Release);
+        }
+        if repeat {
+            self.repeat.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.done.store(q, Ordering::Release);
+        true
+    }
+
+    fn killed(&self) {
+        self.killed.store(true, Ordering::Release);
+        KILLS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A task work item that records where it ran.
+struct Probe {
+    file: Arc<FileTw>,
+    work: TaskWork<Probe>,
+}
+kernel::impl_has_task_work! { impl HasTaskWork<Probe> for Probe { self.work } }
+
+impl TaskWorkItem for Probe {
+    type Pointer = Pin<KBox<Probe>>;
+
+    fn run(this: Pin<KBox<Probe>>) {
+        this.file
+            .last_tid
+            .store(current!().pid() as u64, Ordering::Relaxed);
+        this.file.ran.fetch_add(1, Ordering::Release);
+    }
+}
+
+struct FileTw {
+    ran: AtomicU64,
+    last_tid: AtomicU64,
+}
+
+#[pin_data]
+struct File {
+    #[pin]
+    worker: Mutex<Option<VhostTask<Worker>>>,
+    tw: Arc<FileTw>,
+}
+
+impl File {
+    fn with_worker<R>(&self, f: impl FnOnce(&VhostTask<Worker>) -> R) -> Result<R> {
+        let guard = self.worker.lock();
+        guard.as_ref().map(f).ok_or(ENXIO)
+    }
+
+    fn queue(&self, task: &Task, mode: Notify) -> Result<isize> {
+        let probe = KBox::pin(
+            Probe {
+                file: self.tw.clone(),
+                work: TaskWork::new(),
+            },
+            GFP_KERNEL,
+        )?;
+        task_work::add(task, probe, mode)?;
+        Ok(0)
+    }
+}
+
+fn task_by_tid(tid: usize) -> Result<ARef<Task>> {
+    let tid = i32::try_from(tid).map_err(|_| EINVAL)?;
+    // SAFETY: `find_get_pid` takes a reference on the pid, which `put_pid` drops; `get_pid_task`
+    // takes a reference on the task, which the `ARef` adopts.
+    unsafe {
+        let pid = bindings::find_get_pid(tid);
+        let task = bindings::get_pid_task(pid, bindings::pid_type_PIDTYPE_PID);
+        bindings::put_pid(pid);
+        if task.is_null() {
+            return Err(ESRCH);
+        }
+        Ok(ARef::from_raw(core::ptr::NonNull::new_unchecked(task.cast())))
+    }
+}
+
+fn wait_until(mut cond: impl FnMut() -> bool, timeout_ns: u64) -> Result {
+    let end = now_ns() + timeout_ns;
+    while !cond() {
+        if now_ns() > end {
+            return Err(Error::from_errno(-(bindings::ETIMEDOUT as i32)));
+        }
+        // SAFETY: Process context, no locks held.
+        unsafe { bindings::schedule() };
+    }
+    Ok(())
+}
+
+fn put_u64s<const N: usize>(arg: usize, vals: [u64; N]) -> Result<isize> {
+    let mut w = UserSlice::new(arg as _, N * 8).writer();
+    for v in vals {
+        w.write(&v)?;
+    }
+    Ok(0)
+}
+
+impl MiscDevice for File {
+    type Ptr = Pin<KBox<File>>;
+
+    fn open() -> Result<Pin<KBox<File>>> {
+        let tw = Arc::new(
+            FileTw {
+                ran: AtomicU64::new(0),
+                last_tid: AtomicU64::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        KBox::pin_init(
+            pin_init!(File {
+                worker <- new_mutex!(None),
+                tw,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ioctl(this: Pin<&File>, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            VT_START => {
+                let mut guard = this.worker.lock();
+                if guard.is_some() {
+                    return Err(EBUSY);
+                }
+                let w = Arc::new(
+                    Worker {
+                        queued: AtomicU64::new(0),
+                        done: AtomicU64::new(0),
+                        calls: AtomicU64::new(0),
+                        repeat: AtomicU32::new(0),
+                        killed: AtomicBool::new(false),
+                        ping: AtomicU64::new(0),
+                        ping_at: AtomicU64::new(0),
+                    },
+                    GFP_KERNEL,
+                )?;
+                *guard = Some(VhostTask::start(&THIS_MODULE, w)?);
+                Ok(0)
+            }
+            VT_KICK => this.with_worker(|w| {
+                w.data().queued.fetch_add(1, Ordering::AcqRel);
+                w.wake();
+                0
+            }),
+            VT_REPEAT => this.with_worker(|w| {
+                w.data().repeat.store(arg as u32, Ordering::Relaxed);
+                w.wake();
+                0
+            }),
+            VT_WAIT_IDLE => this.with_worker(|w| {
+                let d = w.data();
+                wait_until(
+                    || d.done.load(Ordering::Acquire) == d.queued.load(Ordering::Acquire),
+                    10_000_000_000,
+                )
+            })?
+            .map(|()| 0),
+            VT_STOP => {
+                let old = this.worker.lock().take();
+                drop(old.ok_or(ENXIO)?);
+                Ok(0)
+            }
+            VT_STATS => {
+                let s = this.with_worker(|w| {
+                    let d = w.data();
+                    [
+                        d.queued.load(Ordering::Acquire),
+                        d.done.load(Ordering::Acquire),
+                        d.calls.load(Ordering::Relaxed),
+                        KILLS.load(Ordering::Relaxed),
+                    ]
+                });
+                let s = s.unwrap_or([0, 0, 0, KILLS.load(Ordering::Relaxed)]);
+                put_u64s(arg, s)
+            }
+            VT_PING => this.with_worker(|w| {
+                let d = w.data();
+                let t0 = now_ns();
+                d.ping.store(1, Ordering::Release);
+                w.wake();
+                wait_until(|| d.ping.load(Ordering::Acquire) == 2, 1_000_000_000)?;
+                d.ping.store(0, Ordering::Relaxed);
+                Ok((d.ping_at.load(Ordering::Relaxed) - t0) as isize)
+            })?,
+            TW_RESUME => this.queue(current!(), Notify::Resume),
+            TW_NONE => this.queue(current!(), Notify::None),
+            TW_SIGNAL => this.queue(&*task_by_tid(arg)?, Notify::Signal),
+            TW_RAN => put_u64s(
+                arg,
+                [
+                    this.tw.ran.load(Ordering::Acquire),
+                    this.tw.last_tid.load(Ordering::Relaxed),
+                ],
+            ),
+            _ => Err(ENOTTY),
+        }
+    }
+}
+
+struct Selftest {
+    _dev: Pin<KBox<MiscDeviceRegistration<File>>>,
+    _tw: ModuleBarrier,
+}
+
+/// A worker with nothing to do, for the refused creation in `init`.
+struct Idle;
+
+impl VhostWorker for Idle {
+    fn work(&self, _ctx: &mut WorkerContext) -> bool {
+        false
+    }
+
+    fn killed(&self) {}
+}
+
+impl kernel::Module for Selftest {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        // A worker made here would be a thread of insmod: it must be refused.
+        match VhostTask::start(module, Arc::new(Idle, GFP_KERNEL)?) {
+            Err(e) => pr_info!("vhost_task from module init: errno {}\n", e.to_errno()),
+            Ok(_) => {
+                pr_err!("vhost_task from module init was not refused\n");
+                return Err(EINVAL);
+            }
+        }
+        Ok(Self {
+            _dev: KBox::pin_init(
+                MiscDeviceRegistration::register(c_str!("rust-vhost-selftest"), module),
+                GFP_KERNEL,
+            )?,
+            _tw: ModuleBarrier::new(),
+        })
+    }
+}

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * User side of samples/rust/rust_vhost_selftest: the vhost_task and
+ * task_work paths that need a user process. Usage: selftest CASE [ARG];
+ * exits 0 when the case passes, and says why when it does not.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define T 'R'
+#define VT_START	_IO(T, 1)
+#define VT_KICK		_IO(T, 2)
+#define VT_REPEAT	_IO(T, 3)
+#define VT_WAIT_IDLE	_IO(T, 4)
+#define VT_STOP		_IO(T, 5)
+#define VT_STATS	_IOR(T, 6, uint64_t[4])
+#define VT_PING		_IO(T, 7)
+#define TW_RESUME	_IO(T, 10)
+#define TW_SIGNAL	_IO(T, 11)
+#define TW_NONE		_IO(T, 12)
+#define TW_RAN		_IOR(T, 13, uint64_t[2])
+
+#define DEV "/dev/rust-vhost-selftest"
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		printf("FAIL %s:%d: %s: ", __func__, __LINE__, #cond);	\
+		printf(__VA_ARGS__);					\
+		printf(" (errno %d %s)\n", errno, strerror(errno));	\
+		exit(1);						\
+	}								\
+} while (0)
+
+static int dev_open(void)
+{
+	int fd = open(DEV, O_RDWR);
+
+	CHECK(fd >= 0, "open " DEV);
+	return fd;
+}
+
+static void stats(int fd, uint64_t s[4])
+{
+	CHECK(ioctl(fd, VT_STATS, s) == 0, "VT_STATS");
+}
+
+/* Number of threads of process @pid named vhost-@pid. */
+static int vhost_threads(pid_t pid)
+{
+	char path[300], want[32], comm[32];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	snprintf(want, sizeof(want), "vhost-%d\n", pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", pid, d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, want))
+			n++;
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
+}
+
+static void vhost_basic(void)
+{
+	int fd = dev_open();
+	uint64_t s[4];
+	int i;
+
+	CHECK(ioctl(fd, VT_KICK) == -1 && errno == ENXIO, "kick before start");
+	CHECK(ioctl(fd, VT_START) == 0, "start");
+	CHECK(ioctl(fd, VT_START) == -1 && errno == EBUSY, "second start");
+	CHECK(vhost_threads(getpid()) == 1, "one vhost-%d thread", getpid());
+	for (i = 0; i < 10; i++)
+		CHECK(ioctl(fd, VT_KICK) == 0, "kick");
+	CHECK(ioctl(fd, VT_WAIT_IDLE) == 0, "wait idle");
+	stats(fd, s);
+	CHECK(s[0] == 10 && s[1] == 10, "queued %llu done %llu",
+	      (unsigned long long)s[0], (unsigned long long)s[1]);
+	CHECK(ioctl(fd, VT_STOP) == 0, "stop");
+	CHECK(ioctl(fd, VT_STOP) == -1 && errno == ENXIO, "second stop");
+	CHECK(vhost_threads(getpid()) == 0, "no vhost thread after stop");
+	/* A new worker on the same file works. */
+	CHECK(ioctl(fd, VT_START) == 0, "restart");
+	CHECK(ioctl(fd, VT_KICK) == 0 && ioctl(fd, VT_WAIT_IDLE) == 0, "kick after restart");
+	close(fd);
+	CHECK(vhost_threads(getpid()) == 0, "no vhost thread after close");
+	printf("vhost-basic: start, 10 kicks, stop, restart, close\n");
+}
+
+#define STORM_THREADS 4
+static int storm_fd;
+static long storm_each;
+
+static void *storm(void *arg)
+{
+	long i;
+
+	(void)arg;
+	for (i = 0; i < storm_each; i++)
+		if (ioctl(storm_fd, VT_KICK))
+			return (void *)1;
+	return NULL;
+}
+
+static void vhost_storm(long total)
+{
+	pthread_t th[STORM_THREADS];
+	uint64_t s[4], calls;
+	void *r;
+	int i;
+
+	storm_fd = dev_open();
+	storm_each = total / STORM_THREADS;
+	CHECK(ioctl(storm_fd, VT_START) == 0, "start");
+	for (i = 0; i < STORM_THREADS; i++)
+		pthread_create(&th[i], NULL, storm, NULL);
+	for (i = 0; i < STORM_THREADS; i++) {
+		pthread_join(th[i], &r);
+		CHECK(r == NULL, "kick in thread %d", i);
+	}
+	CHECK(ioctl(storm_fd, VT_WAIT_IDLE) == 0, "wait idle (a lost wake-up leaves work undone)");
+	stats(storm_fd, s);
+	CHECK(s[0] == (uint64_t)storm_each * STORM_THREADS && s[1] == s[0],
+	      "queued %llu done %llu", (unsigned long long)s[0], (unsigned long long)s[1]);
+	printf("vhost-storm: %llu wakes from %d threads, %llu work calls, none lost\n",
+	       (unsigned long long)s[0], STORM_THREADS, (unsigned long long)s[2]);
+	/* Returning true gets the worker called again, with no wake. */
+	calls = s[2];
+	CHECK(ioctl(storm_fd, VT_REPEAT, 1000) == 0, "repeat");
+	for (i = 0; i < 500; i++) {
+		stats(storm_fd, s);
+		if (s[2] >= calls + 1000)
+			break;
+		usleep(10000);
+	}
+	CHECK(s[2] >= calls + 1000, "calls went from %llu to %llu",
+	      (unsigned long long)calls, (unsigned long long)s[2]);
+	printf("vhost-storm: 1000 repeats gave %llu more calls\n",
+	       (unsigned long long)(s[2] - calls));
+	close(storm_fd);
+	CHECK(vhost_threads(getpid()) == 0, "no vhost thread after close");
+}
+
+static void vhost_stop_pending(void)
+{
+	int fd = dev_open(), i, round;
+
+	for (round = 0; round < 100; round++) {
+		CHECK(ioctl(fd, VT_START) == 0, "start");
+		for (i = 0; i < 100; i++)
+			CHECK(ioctl(fd, VT_KICK) == 0, "kick");
+		CHECK(ioctl(fd, VT_STOP) == 0, "stop with work pending");
+	}
+	close(fd);
+	CHECK(vhost_threads(getpid()) == 0, "no vhost thread left");
+	printf("vhost-stop-pending: 100 stops with work pending\n");
+}
+
+static void vhost_kill(void)
+{
+	int fd = dev_open(), p[2], status;
+	uint64_t before[4], after[4];
+	pid_t child;
+	char c;
+
+	stats(fd, before);
+	CHECK(pipe(p) == 0, "pipe");
+	child = fork();
+	if (!child) {
+		/* The worker becomes a thread of the child. */
+		if (ioctl(fd, VT_START) || ioctl(fd, VT_KICK))
+			_exit(1);
+		write(p[1], "r", 1);
+		for (;;)
+			pause();
+	}
+	CHECK(read(p[0], &c, 1) == 1, "child ready");
+	CHECK(vhost_threads(child) == 1, "child has its vhost thread");
+	CHECK(kill(child, SIGKILL) == 0, "kill");
+	CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status), "child killed");
+	stats(fd, after);
+	CHECK(after[3] == before[3] + 1, "kill handler ran %llu times",
+	      (unsigned long long)(after[3] - before[3]));
+	/* Stop after the kill completes, and does not run the handler again. */
+	CHECK(ioctl(fd, VT_STOP) == 0, "stop after SIGKILL");
+	stats(fd, after);
+	CHECK(after[3] == before[3] + 1, "handler count changed after stop");
+	close(fd);
+	CHECK(access("/proc/self", F_OK) == 0 && vhost_threads(child) == 0, "no thread left");
+	printf("vhost-kill: handler ran once, stop after kill completed\n");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void vhost_ping(long n)
+{
+	uint64_t *lat = calloc(n, sizeof(*lat));
+	int fd = dev_open();
+	long i, r;
+
+	CHECK(lat, "calloc");
+	CHECK(ioctl(fd, VT_START) == 0, "start");
+	for (i = 0; i < n; i++) {
+		r = ioctl(fd, VT_PING);
+		CHECK(r >= 0, "ping %ld", i);
+		lat[i] = r;
+	}
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	printf("vhost wake-to-run: n=%ld median=%llu ns p99=%llu ns max=%llu ns\n", n,
+	       (unsigned long long)lat[n / 2], (unsigned long long)lat[n * 99 / 100],
+	       (unsigned long long)lat[n - 1]);
+	close(fd);
+	free(lat);
+}
+
+static void tw_ran(int fd, uint64_t r[2])
+{
+	CHECK(ioctl(fd, TW_RAN, r) == 0, "TW_RAN");
+}
+
+static void tw_resume(void)
+{
+	int fd = dev_open();
+	uint64_t r[2];
+
+	CHECK(ioctl(fd, TW_RESUME) == 0, "queue resume work");
+	/* It ran before the ioctl returned to user mode, on this task. */
+	tw_ran(fd, r);
+	CHECK(r[0] == 1 && r[1] == (uint64_t)gettid(), "ran %llu on %llu",
+	      (unsigned long long)r[0], (unsigned long long)r[1]);
+	close(fd);
+	printf("tw-resume: ran once on the way back to user mode\n");
+}
+
+static int tw_pipe[2];
+static volatile int reader_tid, reader_done;
+
+static void *reader(void *arg)
+{
+	char c;
+
+	(void)arg;
+	reader_tid = gettid();
+	read(tw_pipe[0], &c, 1);
+	reader_done = 1;
+	return NULL;
+}
+
+static void tw_signal(void)
+{
+	int fd = dev_open(), i;
+	uint64_t r[2];
+	pthread_t th;
+
+	CHECK(pipe(tw_pipe) == 0, "pipe");
+	pthread_create(&th, NULL, reader, NULL);
+	while (!reader_tid)
+		usleep(1000);
+	usleep(100000);		/* Let it block in read(). */
+	CHECK(ioctl(fd, TW_SIGNAL, reader_tid) == 0, "queue signal work");
+	for (i = 0; i < 200; i++) {
+		tw_ran(fd, r);
+		if (r[0])
+			break;
+		usleep(10000);
+	}
+	CHECK(r[0] == 1 && r[1] == (uint64_t)reader_tid, "ran %llu on %llu, want 1 on %d",
+	      (unsigned long long)r[0], (unsigned long long)r[1], reader_tid);
+	/* The blocked read() was interrupted for it, and restarted. */
+	CHECK(!reader_done, "reader returned early");
+	CHECK(ioctl(fd, TW_SIGNAL, 999999) == -1 && errno == ESRCH, "no such thread");
+	write(tw_pipe[1], "x", 1);
+	pthread_join(th, NULL);
+	close(fd);
+	printf("tw-signal: ran on a thread blocked in read(), which went on\n");
+}
+
+/* Queue Notify::None work on ourselves and wait: it runs only when we die. */
+static void tw_hold(void)
+{
+	int fd = dev_open();
+
+	CHECK(ioctl(fd, TW_NONE) == 0, "queue none work");
+	printf("tw-hold: queued, waiting\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+	long n = argc > 2 ? atol(argv[2]) : 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(c, "vhost-basic"))
+		vhost_basic();
+	else if (!strcmp(c, "vhost-storm"))
+		vhost_storm(n ? n : 1000000);
+	else if (!strcmp(c, "vhost-stop-pending"))
+		vhost_stop_pending();
+	else if (!strcmp(c, "vhost-kill"))
+		vhost_kill();
+	else if (!strcmp(c, "vhost-ping"))
+		vhost_ping(n ? n : 100000);
+	else if (!strcmp(c, "tw-resume"))
+		tw_resume();
+	else if (!strcmp(c, "tw-signal"))
+		tw_signal();
+	else if (!strcmp(c, "tw-hold"))
+		tw_hold();
+	else {
+		fprintf(stderr, "usage: selftest vhost-basic|vhost-storm [N]|vhost-stop-pending|"
+			"vhost-kill|vhost-ping [N]|tw-resume|tw-signal|tw-hold\n");
+		return 2;
+	}
+	return 0;
+}
