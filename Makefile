@@ -5,7 +5,7 @@
 
 RVH := tools/harness/rvh.sh
 
-.PHONY: run test build guest shell clean help check-notasks
+.PHONY: run test build guest shell clean help check-notasks bench
 
 help:
 	@$(RVH) help || true
@@ -15,6 +15,9 @@ run:
 
 test:
 	$(RVH) test
+
+bench:
+	$(RVH) bench
 
 build:
 	$(RVH) build

@@ -45,8 +45,8 @@
 use crate::{
     bindings,
     error::{to_result, Error, Result},
-    init::{self, PinInit},
     ffi::{c_int, c_long, c_uint, c_ulong},
+    init::{self, PinInit},
     prelude::*,
     str::CStr,
     types::{ForeignOwnable, Opaque},
@@ -98,10 +98,7 @@ unsafe impl<T: MiscDevice> Sync for MiscDeviceRegistration<T> {}
 
 impl<T: MiscDevice> MiscDeviceRegistration<T> {
     /// Registers a misc device named `name` (the node is `/dev/<name>`), owned by `module`.
-    pub fn register(
-        name: &'static CStr,
-        module: &'static ThisModule,
-    ) -> impl PinInit<Self, Error> {
+    pub fn register(name: &'static CStr, module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let init = move |slot: *mut Self| {
             // SAFETY: `slot` is valid for writes, and pinned; all-zeroes is a valid value of both
             // C structs. `fops` is set up before `misc` points at it, and `name` lives forever.

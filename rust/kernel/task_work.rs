@@ -63,9 +63,12 @@
 use crate::{
     bindings,
     error::{to_result, Error},
-    prelude::*,
     owned::OwnedPointer,
-    sync::{rcu_tasks::{self, Flavour}, Arc},
+    prelude::*,
+    sync::{
+        rcu_tasks::{self, Flavour},
+        Arc,
+    },
     task::Task,
     types::Opaque,
 };
@@ -392,7 +395,9 @@ impl<P> From<AddError<P>> for Error {
 
 impl<P> core::fmt::Debug for AddError<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AddError").field("error", &self.error).finish()
+        f.debug_struct("AddError")
+            .field("error", &self.error)
+            .finish()
     }
 }
 
@@ -637,7 +642,10 @@ where
 /// task_work::run_pending();
 /// # Ok::<(), Error>(())
 /// ```
-pub fn cancel_match<T, const ID: u64>(task: &Task, mut pred: impl FnMut(&T) -> bool) -> Option<T::Pointer>
+pub fn cancel_match<T, const ID: u64>(
+    task: &Task,
+    mut pred: impl FnMut(&T) -> bool,
+) -> Option<T::Pointer>
 where
     T: TaskWorkItem<ID> + Sync,
 {

@@ -18,7 +18,7 @@
 //! # Examples
 //!
 //! A worker must be created by a user process (it becomes one of its threads), so this example
-//! only shows the shape; the sample `rust_vhost_test` uses it for real.
+//! only shows the shape; `samples/rust/rust_vhost_selftest.rs` uses it for real.
 //!
 //! ```
 //! use core::sync::atomic::{AtomicU32, Ordering};

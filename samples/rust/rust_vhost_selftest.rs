@@ -11,6 +11,7 @@ use kernel::{
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     new_mutex,
     prelude::*,
+    sync::rcu_tasks::{self, CallFlavour, Flavour, RcuHead, RcuTasksItem, TasksRude, TasksTrace},
     sync::{Arc, Mutex},
     task::Task,
     task_work::{self, ModuleBarrier, Notify, TaskWork, TaskWorkItem},
@@ -50,6 +51,10 @@ const TW_SIGNAL: u32 = _IO(T, 11);
 const TW_NONE: u32 = _IO(T, 12);
 /// Returns how many of this file's task work items have run, and on which TID the last one did.
 const TW_RAN: u32 = _IOR::<[u64; 2]>(T, 13);
+/// Every cancel flavour and `run_pending`, from module code; returns 0 or the failed step.
+const TW_CANCEL: u32 = _IO(T, 14);
+/// Tasks RCU from module code: `arg` callbacks per flavour, barriers, readers, synchronize.
+const RCU_RUN: u32 = _IO(T, 20);
 
 /// `SIGKILL` handler runs, over all workers since load.
 static KILLS: AtomicU64 = AtomicU64::new(0);
@@ -114,6 +119,119 @@ impl TaskWorkItem for Probe {
     }
 }
 
+/// A task work item held by `Arc`, for `task_work::cancel`.
+struct Shared {
+    file: Arc<FileTw>,
+    work: TaskWork<Shared>,
+}
+kernel::impl_has_task_work! { impl HasTaskWork<Shared> for Shared { self.work } }
+
+impl TaskWorkItem for Shared {
+    type Pointer = Arc<Shared>;
+
+    fn run(this: Arc<Shared>) {
+        this.file.ran.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Callbacks queued from module code, counted.
+static RCU_RUNS: AtomicU64 = AtomicU64::new(0);
+
+struct Cb {
+    rcu: RcuHead<Cb>,
+}
+kernel::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
+
+impl RcuTasksItem for Cb {
+    type Pointer = Pin<KBox<Cb>>;
+
+    fn run(_this: Pin<KBox<Cb>>) {
+        RCU_RUNS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn rcu_run(n: usize) -> Result<isize> {
+    let before = RCU_RUNS.load(Ordering::Relaxed);
+    for _ in 0..n {
+        rcu_tasks::Tasks::call(KBox::pin(
+            Cb {
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?)?;
+        TasksTrace::call(KBox::pin(
+            Cb {
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?)?;
+        rcu_tasks::Tasks::free(KBox::pin(
+            Cb {
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?)?;
+    }
+    {
+        let _reader = TasksTrace::read_lock();
+    }
+    rcu_tasks::Tasks::barrier();
+    TasksTrace::barrier();
+    rcu_tasks::Tasks::synchronize();
+    TasksTrace::synchronize();
+    TasksRude::synchronize();
+    let ran = RCU_RUNS.load(Ordering::Relaxed) - before;
+    if ran != 2 * n as u64 {
+        pr_err!("rcu_tasks: {} of {} callbacks ran\n", ran, 2 * n);
+        return Err(EIO);
+    }
+    Ok(0)
+}
+
+/// Every cancel path, on the calling task, from module code. Returns the failed step, or 0.
+fn tw_cancel(file: &File) -> Result<isize> {
+    let cur = current!();
+    let probe = || {
+        KBox::pin(
+            Probe {
+                file: file.tw.clone(),
+                work: TaskWork::new(),
+            },
+            GFP_KERNEL,
+        )
+    };
+    let shared = Arc::new(
+        Shared {
+            file: file.tw.clone(),
+            work: TaskWork::new(),
+        },
+        GFP_KERNEL,
+    )?;
+    let ran = file.tw.ran.load(Ordering::Acquire);
+    task_work::add(cur, shared.clone(), Notify::None)?;
+    if task_work::cancel(cur, &shared).is_none() {
+        return Ok(1);
+    }
+    task_work::add(cur, probe()?, Notify::None)?;
+    if task_work::cancel_first::<Probe, 0>(cur).is_none() {
+        return Ok(2);
+    }
+    let p = probe()?;
+    let want = core::ptr::from_ref::<Probe>(&p) as usize;
+    task_work::add(cur, p, Notify::None)?;
+    let got = task_work::cancel_match::<Probe, 0>(cur, |p| core::ptr::from_ref(p) as usize == want);
+    if got.is_none() {
+        return Ok(3);
+    }
+    task_work::add(cur, probe()?, Notify::None)?;
+    task_work::add(cur, shared, Notify::None)?;
+    task_work::run_pending();
+    if file.tw.ran.load(Ordering::Acquire) != ran + 2 {
+        return Ok(4);
+    }
+    Ok(0)
+}
+
 struct FileTw {
     ran: AtomicU64,
     last_tid: AtomicU64,
@@ -156,7 +274,9 @@ fn task_by_tid(tid: usize) -> Result<ARef<Task>> {
         if task.is_null() {
             return Err(ESRCH);
         }
-        Ok(ARef::from_raw(core::ptr::NonNull::new_unchecked(task.cast())))
+        Ok(ARef::from_raw(core::ptr::NonNull::new_unchecked(
+            task.cast(),
+        )))
     }
 }
 
@@ -232,14 +352,15 @@ impl MiscDevice for File {
                 w.wake();
                 0
             }),
-            VT_WAIT_IDLE => this.with_worker(|w| {
-                let d = w.data();
-                wait_until(
-                    || d.done.load(Ordering::Acquire) == d.queued.load(Ordering::Acquire),
-                    10_000_000_000,
-                )
-            })?
-            .map(|()| 0),
+            VT_WAIT_IDLE => this
+                .with_worker(|w| {
+                    let d = w.data();
+                    wait_until(
+                        || d.done.load(Ordering::Acquire) == d.queued.load(Ordering::Acquire),
+                        10_000_000_000,
+                    )
+                })?
+                .map(|()| 0),
             VT_STOP => {
                 let old = this.worker.lock().take();
                 drop(old.ok_or(ENXIO)?);
@@ -277,6 +398,8 @@ impl MiscDevice for File {
                     this.tw.last_tid.load(Ordering::Relaxed),
                 ],
             ),
+            TW_CANCEL => tw_cancel(&this),
+            RCU_RUN => rcu_run(arg),
             _ => Err(ENOTTY),
         }
     }
@@ -285,6 +408,8 @@ impl MiscDevice for File {
 struct Selftest {
     _dev: Pin<KBox<MiscDeviceRegistration<File>>>,
     _tw: ModuleBarrier,
+    _rcu: rcu_tasks::ModuleBarrier<rcu_tasks::Tasks>,
+    _rcu_trace: rcu_tasks::ModuleBarrier<TasksTrace>,
 }
 
 /// A worker with nothing to do, for the refused creation in `init`.
@@ -314,6 +439,8 @@ impl kernel::Module for Selftest {
                 GFP_KERNEL,
             )?,
             _tw: ModuleBarrier::new(),
+            _rcu: rcu_tasks::ModuleBarrier::new(),
+            _rcu_trace: rcu_tasks::ModuleBarrier::new(),
         })
     }
 }

@@ -11,6 +11,7 @@ name=$1 subject=$2
 	echo
 	cat
 	echo
+	echo "Signed-off-by: rust-vhost developers <rust-vhost@localhost>"
 	echo "---"
 	git -C "$SRC" diff
 } >"$REPO/patches/$name"

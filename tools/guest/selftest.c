@@ -31,6 +31,8 @@
 #define TW_SIGNAL	_IO(T, 11)
 #define TW_NONE		_IO(T, 12)
 #define TW_RAN		_IOR(T, 13, uint64_t[2])
+#define TW_CANCEL	_IO(T, 14)
+#define RCU_RUN		_IO(T, 20)
 
 #define DEV "/dev/rust-vhost-selftest"
 
@@ -86,6 +88,19 @@ static int vhost_threads(pid_t pid)
 	return n;
 }
 
+/*
+ * vhost_task_stop() returns once the worker has left its loop; the thread
+ * itself is reaped a moment later. Wait up to 2 s for it to go.
+ */
+static int vhost_threads_gone(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < 200 && vhost_threads(pid); i++)
+		usleep(10000);
+	return vhost_threads(pid) == 0;
+}
+
 static void vhost_basic(void)
 {
 	int fd = dev_open();
@@ -104,12 +119,12 @@ static void vhost_basic(void)
 	      (unsigned long long)s[0], (unsigned long long)s[1]);
 	CHECK(ioctl(fd, VT_STOP) == 0, "stop");
 	CHECK(ioctl(fd, VT_STOP) == -1 && errno == ENXIO, "second stop");
-	CHECK(vhost_threads(getpid()) == 0, "no vhost thread after stop");
+	CHECK(vhost_threads_gone(getpid()), "no vhost thread after stop");
 	/* A new worker on the same file works. */
 	CHECK(ioctl(fd, VT_START) == 0, "restart");
 	CHECK(ioctl(fd, VT_KICK) == 0 && ioctl(fd, VT_WAIT_IDLE) == 0, "kick after restart");
 	close(fd);
-	CHECK(vhost_threads(getpid()) == 0, "no vhost thread after close");
+	CHECK(vhost_threads_gone(getpid()), "no vhost thread after close");
 	printf("vhost-basic: start, 10 kicks, stop, restart, close\n");
 }
 
@@ -164,7 +179,7 @@ static void vhost_storm(long total)
 	printf("vhost-storm: 1000 repeats gave %llu more calls\n",
 	       (unsigned long long)(s[2] - calls));
 	close(storm_fd);
-	CHECK(vhost_threads(getpid()) == 0, "no vhost thread after close");
+	CHECK(vhost_threads_gone(getpid()), "no vhost thread after close");
 }
 
 static void vhost_stop_pending(void)
@@ -178,7 +193,7 @@ static void vhost_stop_pending(void)
 		CHECK(ioctl(fd, VT_STOP) == 0, "stop with work pending");
 	}
 	close(fd);
-	CHECK(vhost_threads(getpid()) == 0, "no vhost thread left");
+	CHECK(vhost_threads_gone(getpid()), "no vhost thread left");
 	printf("vhost-stop-pending: 100 stops with work pending\n");
 }
 
@@ -212,7 +227,7 @@ static void vhost_kill(void)
 	stats(fd, after);
 	CHECK(after[3] == before[3] + 1, "handler count changed after stop");
 	close(fd);
-	CHECK(access("/proc/self", F_OK) == 0 && vhost_threads(child) == 0, "no thread left");
+	CHECK(access("/proc/self", F_OK) == 0 && vhost_threads_gone(child), "no thread left");
 	printf("vhost-kill: handler ran once, stop after kill completed\n");
 }
 
@@ -318,6 +333,25 @@ static void tw_hold(void)
 		pause();
 }
 
+static void tw_cancel(void)
+{
+	int fd = dev_open();
+	long r = ioctl(fd, TW_CANCEL);
+
+	CHECK(r == 0, "cancel step %ld failed", r);
+	close(fd);
+	printf("tw-cancel: cancel, cancel_first, cancel_match and run_pending from a module\n");
+}
+
+static void rcu_run(long n)
+{
+	int fd = dev_open();
+
+	CHECK(ioctl(fd, RCU_RUN, n) == 0, "rcu run");
+	close(fd);
+	printf("rcu-tasks: %ld callbacks per flavour from a module, all ran\n", n);
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -338,11 +372,15 @@ int main(int argc, char **argv)
 		tw_resume();
 	else if (!strcmp(c, "tw-signal"))
 		tw_signal();
+	else if (!strcmp(c, "tw-cancel"))
+		tw_cancel();
+	else if (!strcmp(c, "rcu"))
+		rcu_run(n ? n : 1000);
 	else if (!strcmp(c, "tw-hold"))
 		tw_hold();
 	else {
 		fprintf(stderr, "usage: selftest vhost-basic|vhost-storm [N]|vhost-stop-pending|"
-			"vhost-kill|vhost-ping [N]|tw-resume|tw-signal|tw-hold\n");
+			"vhost-kill|vhost-ping [N]|tw-resume|tw-signal|tw-cancel|rcu [N]|tw-hold\n");
 		return 2;
 	}
 	return 0;

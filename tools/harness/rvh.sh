@@ -6,6 +6,7 @@
 #   rvh.sh kernel           the same, up to the kernel
 #   rvh.sh test             build, boot the test suite, parse and count the results
 #   rvh.sh run              build, boot the demo (tools/guest/demo.sh)
+#   rvh.sh bench            build, boot the micro-benchmarks (tools/guest/bench.sh)
 #   rvh.sh guest 'CMD'      build, boot, run CMD in the guest, exit with its status
 #   rvh.sh shell            build, boot to an interactive shell
 #   rvh.sh clean            remove the build cache
@@ -159,7 +160,7 @@ do_initramfs() {
 	find "$EXT" "$OBJ/drivers/vhost" -name '*.ko' -exec cp {} "$root/modules/" \; 2>/dev/null || true
 	make -s -C "$REPO/tools/guest" OUT="$OUT/bin" KSRC="$SRC"
 	cp "$OUT"/bin/* "$root/bin/" 2>/dev/null || true
-	cp "$REPO"/tools/guest/tests/* "$REPO/tools/guest/demo.sh" "$REPO/tools/guest/ktap.sh" "$root/tests/"
+	cp "$REPO"/tools/guest/tests/* "$REPO"/tools/guest/*.sh "$root/tests/"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initramfs.cpio.gz"
 	echo "initramfs: $OUT/initramfs.cpio.gz $(stat -c %s "$OUT/initramfs.cpio.gz") bytes"
 }
@@ -235,6 +236,13 @@ run)
 	build
 	phase boot boot run "sh /tests/demo.sh"
 	sed '/^RVH-EXIT=/d' "$GUEST_LOG"
+	[ "$(guest_status)" = 0 ]
+	;;
+bench)
+	build
+	phase boot boot bench "sh /tests/bench.sh"
+	sed '/^RVH-EXIT=/d' "$GUEST_LOG" | tee "$OUT/bench.txt"
+	echo "results: $OUT/bench.txt"
 	[ "$(guest_status)" = 0 ]
 	;;
 guest)

@@ -489,7 +489,9 @@ impl<P> From<QueueError<P>> for Error {
 
 impl<P> core::fmt::Debug for QueueError<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("QueueError").field("error", &self.error).finish()
+        f.debug_struct("QueueError")
+            .field("error", &self.error)
+            .finish()
     }
 }
 
