@@ -22,8 +22,10 @@ bench:
 build:
 	$(RVH) build
 
+# CMD reaches the guest shell as typed: make does not expand its $(...).
+export RVH_CMD := $(value CMD)
 guest:
-	$(RVH) guest "$$CMD"
+	$(RVH) guest "$$RVH_CMD"
 
 shell:
 	$(RVH) shell

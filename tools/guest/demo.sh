@@ -17,7 +17,7 @@ echo "### rmmod"
 rmmod rust_vhost_selftest
 rmmod rust_vhost_hello
 echo "### kernel log"
-dmesg | grep -E 'rust_vhost|vhost' || true
+dmesg | grep -E 'rust_vhost_' || true
 if dmesg | grep -E 'Oops|BUG:|WARNING:|Call Trace'; then
 	echo "### kernel log is NOT clean"
 	exit 1
