@@ -8,7 +8,7 @@
 //! [`ForeignOwnable`](crate::types::ForeignOwnable) does not fit, since its raw pointer need not
 //! point at the item.
 
-use crate::{alloc::KBox, sync::Arc};
+use crate::{alloc::KBox, error::Error, sync::Arc};
 use core::pin::Pin;
 
 /// An owning pointer to a `T` that can round-trip through a raw `*mut T`: [`Arc<T>`] or
@@ -67,5 +67,29 @@ unsafe impl<T> OwnedPointer<T> for Pin<KBox<T>> {
     unsafe fn from_raw(ptr: *mut T) -> Self {
         // SAFETY: The caller promises that `ptr` comes from `into_raw`, used once; it was pinned.
         unsafe { Pin::new_unchecked(KBox::from_raw(ptr)) }
+    }
+}
+
+/// An item that a list refused to take, with the reason; the caller gets its ownership back.
+///
+/// It converts into its [`Error`], dropping the item, so `?` works.
+pub struct Refused<P> {
+    /// Why the item was refused.
+    pub error: Error,
+    /// The item, with its ownership.
+    pub item: P,
+}
+
+impl<P> From<Refused<P>> for Error {
+    fn from(e: Refused<P>) -> Error {
+        e.error
+    }
+}
+
+impl<P> core::fmt::Debug for Refused<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Refused")
+            .field("error", &self.error)
+            .finish()
     }
 }

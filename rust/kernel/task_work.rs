@@ -62,8 +62,8 @@
 
 use crate::{
     bindings,
-    error::{to_result, Error},
-    owned::OwnedPointer,
+    error::to_result,
+    owned::{OwnedPointer, Refused},
     prelude::*,
     sync::{
         rcu_tasks::{self, Flavour},
@@ -378,29 +378,6 @@ pub trait TaskWorkItem<const ID: u64 = 0>: HasTaskWork<Self, ID> + Sized {
     fn run(this: Self::Pointer);
 }
 
-/// Why [`add`] gave an item back, and the item.
-pub struct AddError<P> {
-    /// `EBUSY` if the item is already queued, `ESRCH` if the task is exiting, `ENODEV` if the
-    /// item's module is being unloaded.
-    pub error: Error,
-    /// The item, with its ownership.
-    pub item: P,
-}
-
-impl<P> From<AddError<P>> for Error {
-    fn from(e: AddError<P>) -> Error {
-        e.error
-    }
-}
-
-impl<P> core::fmt::Debug for AddError<P> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AddError")
-            .field("error", &self.error)
-            .finish()
-    }
-}
-
 /// The function that the C list calls for items of type `T`.
 ///
 /// # Safety
@@ -435,7 +412,8 @@ unsafe fn take<T: TaskWorkItem<ID>, const ID: u64>(work: *mut TaskWork<T, ID>) -
 /// Queues `item` on `task`, and tells `task` as `mode` says.
 ///
 /// The task runs the item exactly once, unless a cancel takes it back first: at latest when it
-/// exits. On failure the item comes back in the [`AddError`].
+/// exits. On failure the item comes back in the [`Refused`]: `EBUSY` if it is already queued,
+/// `ESRCH` if the task is exiting, `ENODEV` if the item's module is being unloaded.
 ///
 /// `task` may be any task, not only the current one. It may be called from any context where the
 /// item's pointer may be dropped, including atomic context.
@@ -469,7 +447,7 @@ pub fn add<T, const ID: u64, P>(
     task: &Task,
     item: P,
     mode: impl Into<Mode>,
-) -> Result<(), AddError<P>>
+) -> Result<(), Refused<P>>
 where
     T: TaskWorkItem<ID, Pointer = P>,
     P: OwnedPointer<T>,
@@ -506,7 +484,7 @@ where
     };
     // SAFETY: `ptr` came from `into_raw` above and the list did not take it.
     let item = unsafe { P::from_raw(ptr) };
-    Err(AddError { error, item })
+    Err(Refused { error, item })
 }
 
 /// Takes a specific item back from `task`'s list, if it is still there.

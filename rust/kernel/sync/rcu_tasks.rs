@@ -46,8 +46,8 @@
 
 use crate::{
     bindings,
-    error::{code::EBUSY, Error},
-    owned::OwnedPointer,
+    error::code::EBUSY,
+    owned::{OwnedPointer, Refused},
     types::Opaque,
 };
 use core::{
@@ -115,7 +115,7 @@ pub trait CallFlavour: Flavour {
     /// assert_eq!(o.runs.load(Ordering::Relaxed), 1);
     /// # Ok::<(), Error>(())
     /// ```
-    fn call<T, const ID: u64, P>(item: P) -> Result<(), QueueError<P>>
+    fn call<T, const ID: u64, P>(item: P) -> Result<(), Refused<P>>
     where
         T: RcuTasksItem<ID, Pointer = P>,
         P: OwnedPointer<T>,
@@ -141,7 +141,7 @@ pub trait CallFlavour: Flavour {
     /// TasksTrace::barrier();
     /// # Ok::<(), Error>(())
     /// ```
-    fn free<T, const ID: u64, P>(item: P) -> Result<(), QueueError<P>>
+    fn free<T, const ID: u64, P>(item: P) -> Result<(), Refused<P>>
     where
         T: HasRcuHead<T, ID>,
         P: OwnedPointer<T>,
@@ -473,32 +473,10 @@ pub trait RcuTasksItem<const ID: u64 = 0>: HasRcuHead<Self, ID> + Sized {
     fn run(this: Self::Pointer);
 }
 
-/// Why queueing gave an item back (`EBUSY`: it was already queued), and the item.
-pub struct QueueError<P> {
-    /// The error.
-    pub error: Error,
-    /// The item, with its ownership.
-    pub item: P,
-}
-
-impl<P> From<QueueError<P>> for Error {
-    fn from(e: QueueError<P>) -> Error {
-        e.error
-    }
-}
-
-impl<P> core::fmt::Debug for QueueError<P> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("QueueError")
-            .field("error", &self.error)
-            .finish()
-    }
-}
-
 fn queue<F: CallFlavour + ?Sized, T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
     item: P,
     func: unsafe extern "C" fn(*mut bindings::callback_head),
-) -> Result<(), QueueError<P>> {
+) -> Result<(), Refused<P>> {
     let ptr = P::into_raw(item);
     // SAFETY: `ptr` was just made from an owning pointer, so it is valid.
     let head = unsafe { T::raw_get_head(ptr) };
@@ -510,7 +488,7 @@ fn queue<F: CallFlavour + ?Sized, T: HasRcuHead<T, ID>, const ID: u64, P: OwnedP
     {
         // SAFETY: `ptr` came from `into_raw` above and was not handed over.
         let item = unsafe { P::from_raw(ptr) };
-        return Err(QueueError { error: EBUSY, item });
+        return Err(Refused { error: EBUSY, item });
     }
     // SAFETY: `head` is valid and was not queued; the list owns the item until `func` runs,
     // which keeps it alive. `head.head` is the first field of the `repr(C)` `RcuHead`.
