@@ -81,10 +81,17 @@ do_patch() {
 	else
 		echo "patches: unchanged"
 	fi
-	# Drop links to files the repository no longer has.
-	find "$SRC" -path "$SRC/.git" -prune -o -type l -lname "$REPO/*" -print |
-		while read -r f; do [ -e "$f" ] || rm -v "$f"; done
-	for f in $(cd "$REPO" && git ls-files -co --exclude-standard rust samples Documentation); do
+	# Drop the links of an earlier run (maybe from another clone) that this
+	# repository no longer has.
+	local now
+	now=$(cd "$REPO" && git ls-files -co --exclude-standard rust samples Documentation)
+	if [ -f "$SRC/.rvh-links" ]; then
+		for f in $(grep -vxF -f <(echo "$now") "$SRC/.rvh-links"); do
+			if [ -L "$SRC/$f" ]; then rm -v "$SRC/$f"; fi
+		done
+	fi
+	echo "$now" >"$SRC/.rvh-links"
+	for f in $now; do
 		t=$SRC/$f
 		if [ -e "$t" ] && [ ! -L "$t" ]; then
 			echo "error: $f exists upstream; change it with a patch" >&2
