@@ -116,10 +116,13 @@ struct Shared<W> {
 ///
 /// # Invariants
 ///
-/// `vtsk` was created and started with `shared` as its data, and has not been stopped.
+/// `vtsk` was created and started with `shared` as its data, and has not been stopped. `mm` is
+/// the creator's `mm_struct`, on which the value holds an `mmgrab` reference.
 pub struct VhostTask<W: VhostWorker> {
     vtsk: NonNull<bindings::vhost_task>,
     shared: NonNull<Shared<W>>,
+    /// The creator's `mm`, pinned with `mmgrab`.
+    mm: NonNull<bindings::mm_struct>,
 }
 
 // SAFETY: All the handle's methods may be called from any thread; `W` is `Send + Sync`.
@@ -141,9 +144,10 @@ impl<W: VhostWorker> VhostTask<W> {
             let t = bindings::get_current();
             ((*t).flags, (*t).mm)
         };
-        if flags & bindings::PF_KTHREAD != 0 || mm.is_null() {
+        if flags & bindings::PF_KTHREAD != 0 {
             return Err(EPERM);
         }
+        let mm = NonNull::new(mm).ok_or(EPERM)?;
         if module_is_coming(module) {
             return Err(EPERM);
         }
@@ -176,7 +180,9 @@ impl<W: VhostWorker> VhostTask<W> {
         raw_start(vtsk.as_ptr());
         // SAFETY: `shared` came from `Arc::into_raw` and is not null.
         let shared = unsafe { NonNull::new_unchecked(shared) };
-        Ok(Self { vtsk, shared })
+        // SAFETY: `mm` is the current task's, hence alive; this takes a reference to it.
+        unsafe { bindings::mmgrab(mm.as_ptr()) };
+        Ok(Self { vtsk, shared, mm })
     }
 
     /// Wakes the worker, so that it calls [`VhostWorker::work`] again.
@@ -185,6 +191,15 @@ impl<W: VhostWorker> VhostTask<W> {
     #[inline]
     pub fn wake(&self) {
         raw_wake(self.vtsk.as_ptr());
+    }
+
+    /// Returns whether the calling task belongs to the process that started the worker (shares
+    /// its `mm`), as C `vhost_dev_check_owner()` checks. It stays false for everyone else after
+    /// that process is gone.
+    pub fn is_owner(&self) -> bool {
+        // SAFETY: Only reads the current task's `mm`.
+        let mm = unsafe { (*bindings::get_current()).mm };
+        mm == self.mm.as_ptr()
     }
 
     /// Returns the worker's data.
@@ -219,6 +234,8 @@ impl<W: VhostWorker> Drop for VhostTask<W> {
         // SAFETY: The task has exited, so the C side no longer uses `shared`; it came from
         // `Arc::into_raw`.
         drop(unsafe { Arc::from_raw(self.shared.as_ptr()) });
+        // SAFETY: By the type invariant, we hold an `mmgrab` reference on `mm`.
+        unsafe { bindings::mmdrop(self.mm.as_ptr()) };
     }
 }
 

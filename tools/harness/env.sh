@@ -5,6 +5,7 @@ CACHE=${RVH_CACHE:-$HOME/.cache/rust-vhost}
 SRC=$CACHE/linux                  # patched source tree (a throwaway git repo)
 OBJ=$CACHE/build${RVH_FLAVOUR:+-$RVH_FLAVOUR}   # kernel O= tree
 EXT=$OBJ-ext                      # mirror of the repo's external modules
+CREF=$OBJ-cref                    # the C reference vhost_test module (M= dir)
 OUT=$OBJ-out                      # initramfs, logs, results
 TARBALL=${RVH_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 JOBS=${JOBS:-$(nproc)}

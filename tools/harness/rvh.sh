@@ -154,7 +154,14 @@ do_modules() {
 		[ "$(readlink "$EXT/$f" 2>/dev/null)" = "$REPO/$f" ] || ln -sfn "$REPO/$f" "$EXT/$f"
 	done
 	"${KMAKE[@]}" ${CLIPPY:+CLIPPY=1} M="$EXT" modules
-	find "$EXT" -name '*.ko' -printf 'module: %P %s bytes\n'
+	# The C reference device, drivers/vhost/test.c, from a mirror as well.
+	if grep -q '^CONFIG_VHOST=m' "$OBJ/.config"; then
+		mkdir -p "$CREF"
+		ln -sfn "$SRC/drivers/vhost/test.c" "$CREF/vhost_test.c"
+		echo 'obj-m += vhost_test.o' >"$CREF/Kbuild"
+		"${KMAKE[@]}" M="$CREF" KCFLAGS="-I$SRC/drivers/vhost" modules
+	fi
+	find "$EXT" "$CREF" -name '*.ko' -printf 'module: %P %s bytes\n' 2>/dev/null
 }
 
 # Debian's static busybox, the modules, the static guest programs and tests.
@@ -164,8 +171,11 @@ do_initramfs() {
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,modules,tests} "$OUT/bin"
 	cp /bin/busybox "$root/bin/busybox"
 	install -m 755 "$REPO/tools/guest/init" "$root/init"
-	find "$EXT" "$OBJ/drivers/vhost" -name '*.ko' -exec cp {} "$root/modules/" \; 2>/dev/null || true
+	find "$EXT" "$CREF" "$OBJ/drivers/vhost" -name '*.ko' -exec cp {} "$root/modules/" \; 2>/dev/null || true
 	make -s -C "$REPO/tools/guest" OUT="$OUT/bin" KSRC="$SRC"
+	# The kernel's own vhost-test client (it builds in the cache's tree).
+	make -s -C "$SRC/tools/virtio" virtio_test LDFLAGS="-pthread -static" >/dev/null
+	cp "$SRC/tools/virtio/virtio_test" "$OUT/bin/"
 	cp "$OUT"/bin/* "$root/bin/" 2>/dev/null || true
 	cp "$REPO"/tools/guest/tests/* "$REPO"/tools/guest/*.sh "$root/tests/"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initramfs.cpio.gz"

@@ -532,6 +532,104 @@ unsafe extern "C" fn drop_trampoline<T: HasRcuHead<T, ID>, const ID: u64, P: Own
     drop(unsafe { take::<T, ID, P>(head) });
 }
 
+/// A pointer to an object published to Tasks Trace readers, who may sleep while they use it.
+///
+/// Writers [`replace`](Self::replace) the object; the old one is dropped after a Tasks Trace
+/// grace period, so a reader that got it from [`get`](Self::get) inside a
+/// [`TasksTrace::read_lock`] section can use it until the section ends, even across sleeps.
+/// This is `rcu_assign_pointer()` / `rcu_dereference()` with `call_rcu_tasks_trace()`.
+///
+/// The old object is dropped in the callback, with bottom halves disabled: its `Drop` must not
+/// sleep. Writers need no lock between them, but each replacement is a separate version.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::prelude::*;
+/// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace, TracePointer};
+///
+/// struct Config {
+///     limit: u32,
+///     rcu: RcuHead<Config>,
+/// }
+/// kernel::impl_has_rcu_head! { impl HasRcuHead<Config> for Config { self.rcu } }
+///
+/// let cfg = TracePointer::<Config>::new();
+/// cfg.replace(Some(KBox::pin(Config { limit: 1, rcu: RcuHead::new() }, GFP_KERNEL)?));
+/// {
+///     let guard = TasksTrace::read_lock();
+///     let c = cfg.get(&guard).ok_or(EINVAL)?;
+///     // A writer replaces it while the reader still uses the old version.
+///     cfg.replace(Some(KBox::pin(Config { limit: 2, rcu: RcuHead::new() }, GFP_KERNEL)?));
+///     assert_eq!(c.limit, 1);
+///     assert_eq!(cfg.get(&guard).map(|c| c.limit), Some(2));
+/// }
+/// cfg.replace(None);
+/// assert!(cfg.get(&TasksTrace::read_lock()).is_none());
+/// TasksTrace::barrier(); // Both old versions are freed by now.
+/// # Ok::<(), Error>(())
+/// ```
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+pub struct TracePointer<T: HasRcuHead<T> + Send + Sync> {
+    ptr: core::sync::atomic::AtomicPtr<T>,
+    _owns: PhantomData<crate::alloc::KBox<T>>,
+}
+
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+impl<T: HasRcuHead<T> + Send + Sync> TracePointer<T> {
+    /// An empty pointer.
+    pub const fn new() -> Self {
+        Self {
+            ptr: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            _owns: PhantomData,
+        }
+    }
+
+    /// Returns the current object, valid until `guard` is dropped.
+    #[inline]
+    pub fn get<'a>(&'a self, _guard: &'a TraceReadGuard) -> Option<&'a T> {
+        // Acquire pairs with the release in `replace`: the object's contents are visible.
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: A published object is only dropped after a Tasks Trace grace period that
+        // starts after it is unpublished; `guard` delays that grace period until it is dropped.
+        unsafe { p.as_ref() }
+    }
+
+    /// Publishes `new` (or nothing), and drops the previous object after a grace period.
+    pub fn replace(&self, new: Option<core::pin::Pin<crate::alloc::KBox<T>>>) {
+        let newp = new.map_or(core::ptr::null_mut(), |b| {
+            // SAFETY: The object stays pinned: it is only moved back into a `Pin<KBox>`.
+            crate::alloc::KBox::into_raw(unsafe { core::pin::Pin::into_inner_unchecked(b) })
+        });
+        let old = self.ptr.swap(newp, Ordering::AcqRel);
+        if old.is_null() {
+            return;
+        }
+        // SAFETY: `old` came from `KBox::into_raw` in an earlier `replace`, and the swap took it
+        // out of the pointer, so we own it.
+        let old = unsafe { core::pin::Pin::new_unchecked(crate::alloc::KBox::from_raw(old)) };
+        if let Err(refused) = TasksTrace::free(old) {
+            // Its head is in use elsewhere: wait for the readers here instead.
+            TasksTrace::synchronize();
+            drop(refused.item);
+        }
+    }
+}
+
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+impl<T: HasRcuHead<T> + Send + Sync> Default for TracePointer<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(CONFIG_TASKS_TRACE_RCU)]
+impl<T: HasRcuHead<T> + Send + Sync> Drop for TracePointer<T> {
+    fn drop(&mut self) {
+        self.replace(None);
+    }
+}
+
 /// KUnit tests that need more than an example shows. They run as doctests.
 ///
 /// 10,000 callbacks per flavour: after a barrier every one has run exactly once, and every
