@@ -78,7 +78,8 @@ const VHOST_GET_VRING_BASE: u32 = _IOWR::<[u32; 2]>(VHOST_VIRTIO, 0x12);
 const VHOST_SET_VRING_KICK: u32 = _IOW::<[u32; 2]>(VHOST_VIRTIO, 0x20);
 const VHOST_SET_VRING_CALL: u32 = _IOW::<[u32; 2]>(VHOST_VIRTIO, 0x21);
 const VHOST_TEST_RUN: u32 = _IOW::<i32>(VHOST_VIRTIO, 0x31);
-const VHOST_TEST_SET_BACKEND: u32 = _IOW::<[u32; 2]>(VHOST_VIRTIO, 0x32);
+/// test.h encodes the size of an `int`, but the argument is a `struct vhost_vring_file`.
+const VHOST_TEST_SET_BACKEND: u32 = _IOW::<i32>(VHOST_VIRTIO, 0x32);
 /// This device's own: reads [`Stats`] as six `u64`s. The C device answers `ENOTTY`.
 const RUST_VHOST_TEST_STATS: u32 = _IOR::<[u64; 6]>(VHOST_VIRTIO, 0x3F);
 

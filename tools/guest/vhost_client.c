@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A small vhost-test driver for the cases virtio_test does not cover: error
+ * paths with their errno, descriptor chains and indirect tables, and two
+ * processes on one fd. It drives the device named by $VHOST_DEV (default
+ * /dev/vhost-test) through one split ring of 16 entries, without EVENT_IDX.
+ *
+ *   vhost_client errors | chains | two-procs | owner-killed
+ *
+ * It exits 0 when every check holds, and says which one failed otherwise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/vhost.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+/* drivers/vhost/test.h */
+#define VHOST_TEST_RUN _IOW(VHOST_VIRTIO, 0x31, int)
+#define VHOST_TEST_SET_BACKEND _IOW(VHOST_VIRTIO, 0x32, int)
+/* rust_vhost_test only: buffers, errors, kicks, signals, passes, flushes */
+#define RUST_VHOST_TEST_STATS _IOR(VHOST_VIRTIO, 0x3F, uint64_t[6])
+
+#define NUM 16
+#define BUFSZ 65536
+
+static int failed;
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		printf("FAIL %s:%d: ", __func__, __LINE__);		\
+		printf(__VA_ARGS__);					\
+		printf("\n");						\
+		failed = 1;						\
+	}								\
+} while (0)
+
+/* Checks that an ioctl fails with the errno `want` (0: succeeds). */
+#define EXPECT(want, fd, req, arg) do {					\
+	int _r = ioctl(fd, req, arg);					\
+	int _e = _r < 0 ? errno : 0;					\
+	CHECK(_e == (want), "%s: got %s, want %s", #req,		\
+	      _e ? strerror(_e) : "success",				\
+	      (want) ? strerror(want) : "success");			\
+} while (0)
+
+struct dev {
+	int fd, kick, call;
+	struct vring vr;
+	void *ring;
+	char *buf;
+	uint16_t avail_idx, used_seen;
+};
+
+static const char *dev_path(void)
+{
+	const char *p = getenv("VHOST_DEV");
+
+	return p ? p : "/dev/vhost-test";
+}
+
+static int dev_open(void)
+{
+	int fd = open(dev_path(), O_RDWR);
+
+	if (fd < 0) {
+		perror(dev_path());
+		exit(2);
+	}
+	return fd;
+}
+
+static void set_mem(struct dev *d)
+{
+	struct {
+		struct vhost_memory m;
+		struct vhost_memory_region r;
+	} mem = { .m.nregions = 1 };
+
+	mem.r.guest_phys_addr = (uintptr_t)d->buf;
+	mem.r.userspace_addr = (uintptr_t)d->buf;
+	mem.r.memory_size = BUFSZ;
+	EXPECT(0, d->fd, VHOST_SET_MEM_TABLE, &mem);
+}
+
+static void set_addr(struct dev *d)
+{
+	struct vhost_vring_addr a = {
+		.desc_user_addr = (uintptr_t)d->vr.desc,
+		.avail_user_addr = (uintptr_t)d->vr.avail,
+		.used_user_addr = (uintptr_t)d->vr.used,
+	};
+
+	EXPECT(0, d->fd, VHOST_SET_VRING_ADDR, &a);
+}
+
+/* Opens the device and sets up a ring, with the backend running. */
+static void setup(struct dev *d, int fd)
+{
+	uint64_t features = 1ULL << VIRTIO_RING_F_INDIRECT_DESC |
+			    1ULL << VIRTIO_F_VERSION_1;
+	struct vhost_vring_state s = { .num = NUM };
+	struct vhost_vring_file f = { 0 };
+	int one = 1;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = fd;
+	d->kick = eventfd(0, EFD_NONBLOCK);
+	d->call = eventfd(0, EFD_NONBLOCK);
+	d->buf = aligned_alloc(4096, BUFSZ);
+	if (posix_memalign(&d->ring, 4096, vring_size(NUM, 4096)))
+		exit(2);
+	memset(d->ring, 0, vring_size(NUM, 4096));
+	vring_init(&d->vr, NUM, d->ring, 4096);
+	EXPECT(0, fd, VHOST_SET_FEATURES, &features);
+	set_mem(d);
+	EXPECT(0, fd, VHOST_SET_VRING_NUM, &s);
+	s.num = 0;
+	EXPECT(0, fd, VHOST_SET_VRING_BASE, &s);
+	set_addr(d);
+	f.fd = d->kick;
+	EXPECT(0, fd, VHOST_SET_VRING_KICK, &f);
+	f.fd = d->call;
+	EXPECT(0, fd, VHOST_SET_VRING_CALL, &f);
+	EXPECT(0, fd, VHOST_TEST_RUN, &one);
+}
+
+/* Makes the chain at `head` available and kicks. */
+static void add(struct dev *d, uint16_t head)
+{
+	uint64_t one = 1;
+
+	d->vr.avail->ring[d->avail_idx % NUM] = head;
+	__sync_synchronize();
+	d->vr.avail->idx = ++d->avail_idx;
+	__sync_synchronize();
+	if (write(d->kick, &one, sizeof(one)) != sizeof(one))
+		exit(2);
+}
+
+/* Waits up to `ms` for the used index to reach `want`; returns it. */
+static uint16_t wait_used(struct dev *d, uint16_t want, int ms)
+{
+	struct pollfd p = { .fd = d->call, .events = POLLIN };
+	uint64_t v;
+
+	for (int i = 0; i < ms / 10; i++) {
+		__sync_synchronize();
+		if (d->vr.used->idx == want)
+			break;
+		if (poll(&p, 1, 10) > 0 && read(d->call, &v, sizeof(v)) < 0)
+			break;
+	}
+	return d->vr.used->idx;
+}
+
+static void desc(struct dev *d, int i, uint64_t addr, uint32_t len,
+		 uint16_t flags, uint16_t next)
+{
+	d->vr.desc[i].addr = addr;
+	d->vr.desc[i].len = len;
+	d->vr.desc[i].flags = flags;
+	d->vr.desc[i].next = next;
+}
+
+static void stats(struct dev *d, uint64_t s[6])
+{
+	memset(s, 0, 6 * sizeof(*s));
+	ioctl(d->fd, RUST_VHOST_TEST_STATS, s);
+}
+
+/* Stops the backend, rewinds the ring to empty, and starts it again. */
+static void reset_ring(struct dev *d)
+{
+	struct vhost_vring_file off = { .fd = -1 }, on = { .fd = 1 };
+	struct vhost_vring_state s = { 0 };
+
+	EXPECT(0, d->fd, VHOST_TEST_SET_BACKEND, &off);
+	EXPECT(0, d->fd, VHOST_GET_VRING_BASE, &s);
+	memset(d->ring, 0, vring_size(NUM, 4096));
+	d->avail_idx = 0;
+	s.num = 0;
+	EXPECT(0, d->fd, VHOST_SET_VRING_BASE, &s);
+	EXPECT(0, d->fd, VHOST_TEST_SET_BACKEND, &on);
+}
+
+/* A good one-descriptor buffer completes. */
+static void good_buffer(struct dev *d, const char *after)
+{
+	uint16_t want = d->vr.used->idx + 1;
+
+	desc(d, 0, (uintptr_t)d->buf, 512, 0, 0);
+	add(d, 0);
+	CHECK(wait_used(d, want, 2000) == want,
+	      "a good buffer after %s did not complete", after);
+}
+
+/* A bad chain at head 0 is not completed, and counts as an error. */
+static void bad_chain(struct dev *d, const char *what)
+{
+	uint64_t before[6], after[6];
+	uint16_t used = d->vr.used->idx;
+
+	stats(d, before);
+	add(d, 0);
+	CHECK(wait_used(d, used + 1, 200) == used, "%s was completed", what);
+	stats(d, after);
+	CHECK(after[1] > before[1], "%s did not count as an error", what);
+	reset_ring(d);
+	good_buffer(d, what);
+}
+
+static void errors(void)
+{
+	struct vhost_vring_state s = { .num = NUM };
+	struct vhost_vring_file f = { 0 };
+	struct vhost_vring_addr a = { 0 };
+	uint64_t features = 1ULL << 40;
+	int fd = dev_open(), p[2], one = 1, two = 2;
+	struct {
+		struct vhost_memory m;
+		struct vhost_memory_region r[2];
+	} mem = { .m.nregions = 1 };
+	struct vhost_memory *big;
+	struct dev d;
+	uint16_t used;
+	void *gone;
+
+	/* Nothing but the features before VHOST_SET_OWNER. */
+	EXPECT(EPERM, fd, VHOST_SET_VRING_NUM, &s);
+	EXPECT(EPERM, fd, VHOST_SET_MEM_TABLE, &mem);
+	EXPECT(EPERM, fd, VHOST_TEST_RUN, &one);
+	EXPECT(EPERM, fd, VHOST_GET_VRING_BASE, &s);
+	EXPECT(EPERM, fd, VHOST_RESET_OWNER, NULL);
+	EXPECT(0, fd, VHOST_GET_FEATURES, &features);
+	CHECK(features & (1ULL << VIRTIO_F_VERSION_1), "no VERSION_1");
+	features = 1ULL << 40;
+	EXPECT(EOPNOTSUPP, fd, VHOST_SET_FEATURES, &features);
+	EXPECT(ENOTTY, fd, _IO(VHOST_VIRTIO, 0x7f), NULL);
+	EXPECT(EFAULT, fd, VHOST_GET_FEATURES, (void *)8);
+
+	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+	EXPECT(EBUSY, fd, VHOST_SET_OWNER, NULL);
+
+	/* Ring sizes: a power of two from 1 to 32768. */
+	for (unsigned int n = 0; n < 5; n++) {
+		unsigned int bad[] = { 0, 3, 100, 65536, 0xffffffff };
+
+		s.num = bad[n];
+		EXPECT(EINVAL, fd, VHOST_SET_VRING_NUM, &s);
+	}
+	s.index = 1;
+	s.num = 16;
+	EXPECT(ENOBUFS, fd, VHOST_SET_VRING_NUM, &s);
+	s.index = 0;
+	s.num = 32768;
+	EXPECT(0, fd, VHOST_SET_VRING_NUM, &s);
+	EXPECT(EFAULT, fd, VHOST_SET_VRING_NUM, (void *)8);
+
+	/* Ring addresses: aligned, and user memory. */
+	a.desc_user_addr = 0x10008;
+	a.avail_user_addr = 0x20000;
+	a.used_user_addr = 0x30000;
+	EXPECT(EINVAL, fd, VHOST_SET_VRING_ADDR, &a);
+	a.desc_user_addr = 0xffff888000000000ULL;
+	EXPECT(EFAULT, fd, VHOST_SET_VRING_ADDR, &a);
+	a.desc_user_addr = 0x10000;
+	a.flags = 1;
+	EXPECT(EOPNOTSUPP, fd, VHOST_SET_VRING_ADDR, &a);
+
+	/* Memory tables. */
+	mem.m.padding = 1;
+	EXPECT(EOPNOTSUPP, fd, VHOST_SET_MEM_TABLE, &mem);
+	mem.m.padding = 0;
+	mem.r[0].guest_phys_addr = 0x1000;
+	mem.r[0].userspace_addr = 0x100000;
+	mem.r[0].memory_size = 0;
+	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, &mem);
+	mem.r[0].memory_size = ~0ULL - 0x10;
+	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, &mem);
+	mem.r[0].memory_size = 0x1000;
+	mem.r[0].userspace_addr = 0xffff888000000000ULL;
+	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, &mem);
+	mem.r[0].userspace_addr = 0x100000;
+	mem.m.nregions = 2;
+	mem.r[1] = mem.r[0];
+	mem.r[1].guest_phys_addr = 0x1800;
+	EXPECT(EINVAL, fd, VHOST_SET_MEM_TABLE, &mem);
+	big = calloc(1, sizeof(*big) + 65 * sizeof(big->regions[0]));
+	big->nregions = 65;
+	EXPECT(E2BIG, fd, VHOST_SET_MEM_TABLE, big);
+	big->nregions = 0;
+	EXPECT(0, fd, VHOST_SET_MEM_TABLE, big);
+	free(big);
+	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, (void *)8);
+
+	/* Kick and call fds must be eventfds. */
+	if (pipe(p))
+		exit(2);
+	f.fd = p[0];
+	EXPECT(EINVAL, fd, VHOST_SET_VRING_KICK, &f);
+	EXPECT(EINVAL, fd, VHOST_SET_VRING_CALL, &f);
+	f.fd = 999;
+	EXPECT(EBADF, fd, VHOST_SET_VRING_KICK, &f);
+	EXPECT(EBADF, fd, VHOST_SET_VRING_CALL, &f);
+	f.fd = -1;
+	EXPECT(0, fd, VHOST_SET_VRING_KICK, &f);
+	EXPECT(0, fd, VHOST_SET_VRING_CALL, &f);
+
+	/* Running without a complete ring. */
+	EXPECT(EINVAL, fd, VHOST_TEST_RUN, &two);
+	EXPECT(EFAULT, fd, VHOST_TEST_RUN, &one);
+
+	/* Ring memory that is not mapped any more. */
+	gone = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	munmap(gone, 1 << 20);
+	a.flags = 0;
+	a.desc_user_addr = (uintptr_t)gone;
+	a.avail_user_addr = (uintptr_t)gone + 0x40000;
+	a.used_user_addr = (uintptr_t)gone + 0x80000;
+	EXPECT(0, fd, VHOST_SET_VRING_ADDR, &a);
+	EXPECT(EFAULT, fd, VHOST_TEST_RUN, &one);
+	EXPECT(0, fd, VHOST_RESET_OWNER, NULL);
+	EXPECT(EPERM, fd, VHOST_TEST_RUN, &one);
+	close(fd);
+
+	/* Rings that are set up right, then bad descriptors. */
+	fd = dev_open();
+	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+	setup(&d, fd);
+	good_buffer(&d, "setup");
+	/* A running ring cannot be moved. */
+	s.num = NUM;
+	EXPECT(EBUSY, fd, VHOST_SET_VRING_NUM, &s);
+	EXPECT(EBUSY, fd, VHOST_SET_VRING_BASE, &s);
+
+	desc(&d, 0, 0x10, 512, 0, 0);
+	bad_chain(&d, "an address outside the memory table");
+	desc(&d, 0, (uintptr_t)d.buf + BUFSZ - 10, 512, 0, 0);
+	bad_chain(&d, "a buffer running off the memory table");
+	desc(&d, 0, ~0ULL - 100, 512, 0, 0);
+	bad_chain(&d, "an address that wraps");
+	desc(&d, 0, (uintptr_t)d.buf, 0, 0, 0);
+	bad_chain(&d, "a zero length");
+	desc(&d, 0, (uintptr_t)d.buf, 0xffffffff, 0, 0);
+	bad_chain(&d, "a huge length");
+	desc(&d, 0, (uintptr_t)d.buf, 512, VRING_DESC_F_NEXT, 0);
+	bad_chain(&d, "a chain that loops");
+	desc(&d, 0, (uintptr_t)d.buf, 512, VRING_DESC_F_NEXT, NUM);
+	bad_chain(&d, "a next index beyond num");
+	desc(&d, 0, (uintptr_t)d.buf, 512, VRING_DESC_F_WRITE, 0);
+	bad_chain(&d, "a device-writable buffer");
+	desc(&d, 0, (uintptr_t)d.buf, 24, VRING_DESC_F_INDIRECT, 0);
+	bad_chain(&d, "an indirect table of a bad size");
+	desc(&d, 0, (uintptr_t)d.buf + 4096, 16, VRING_DESC_F_INDIRECT, 0);
+	memset(d.buf + 4096, 0, 16);
+	((struct vring_desc *)(d.buf + 4096))->addr = (uintptr_t)d.buf;
+	((struct vring_desc *)(d.buf + 4096))->len = 32;
+	((struct vring_desc *)(d.buf + 4096))->flags = VRING_DESC_F_INDIRECT;
+	bad_chain(&d, "a nested indirect table");
+
+	/* A head index beyond num. */
+	used = d.vr.used->idx;
+	add(&d, NUM + 3);
+	CHECK(wait_used(&d, used + 1, 200) == used, "a head beyond num was used");
+	reset_ring(&d);
+	good_buffer(&d, "a head beyond num");
+
+	/* An avail index that runs more than num ahead. */
+	used = d.vr.used->idx;
+	d.avail_idx += NUM + 5;
+	add(&d, 0);
+	CHECK(wait_used(&d, used + 1, 200) == used, "avail index too far ahead");
+	reset_ring(&d);
+	good_buffer(&d, "an avail index too far ahead");
+
+	EXPECT(0, fd, VHOST_RESET_OWNER, NULL);
+	close(fd);
+}
+
+/* Chains and indirect tables that virtio_test never sends. */
+static void chains(void)
+{
+	struct vring_desc *ind;
+	struct dev d;
+	int fd = dev_open();
+	uint64_t s[6];
+
+	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+	setup(&d, fd);
+	/* Three descriptors chained, out of order. */
+	desc(&d, 5, (uintptr_t)d.buf, 100, VRING_DESC_F_NEXT, 2);
+	desc(&d, 2, (uintptr_t)d.buf + 100, 100, VRING_DESC_F_NEXT, 9);
+	desc(&d, 9, (uintptr_t)d.buf + 200, 100, 0, 0);
+	add(&d, 5);
+	CHECK(wait_used(&d, 1, 2000) == 1, "chain not completed");
+	CHECK(d.vr.used->ring[0].id == 5, "used id %u, want 5",
+	      d.vr.used->ring[0].id);
+	/* An indirect table of four, in the memory table. */
+	ind = (struct vring_desc *)(d.buf + 8192);
+	for (int i = 0; i < 4; i++) {
+		ind[i].addr = (uintptr_t)d.buf + 512 * i;
+		ind[i].len = 512;
+		ind[i].flags = i < 3 ? VRING_DESC_F_NEXT : 0;
+		ind[i].next = i + 1;
+	}
+	desc(&d, 7, (uintptr_t)ind, 4 * sizeof(*ind), VRING_DESC_F_INDIRECT, 0);
+	add(&d, 7);
+	CHECK(wait_used(&d, 2, 2000) == 2, "indirect not completed");
+	CHECK(d.vr.used->ring[1].id == 7, "used id %u, want 7",
+	      d.vr.used->ring[1].id);
+	/* A full ring, then more than the ring holds, in order. */
+	for (int i = 0; i < 200; i++) {
+		desc(&d, i % NUM, (uintptr_t)d.buf, 64, 0, 0);
+		add(&d, i % NUM);
+		if (i % NUM == NUM - 1)
+			wait_used(&d, d.avail_idx, 2000);
+	}
+	CHECK(wait_used(&d, 202, 2000) == 202, "used %u of 202",
+	      d.vr.used->idx);
+	stats(&d, s);
+	CHECK(s[0] == 202 && s[1] == 0, "stats: %llu buffers, %llu errors",
+	      (unsigned long long)s[0], (unsigned long long)s[1]);
+	close(fd);
+}
+
+/* A second process on the same fd is not the owner. */
+static void two_procs(void)
+{
+	int fd = dev_open(), one = 1, st;
+	struct vhost_vring_state s = { .num = 16 };
+	pid_t c;
+
+	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+	c = fork();
+	if (c == 0) {
+		EXPECT(EPERM, fd, VHOST_SET_VRING_NUM, &s);
+		EXPECT(EPERM, fd, VHOST_TEST_RUN, &one);
+		EXPECT(EBUSY, fd, VHOST_SET_OWNER, NULL);
+		exit(failed);
+	}
+	waitpid(c, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child checks failed");
+	EXPECT(0, fd, VHOST_SET_VRING_NUM, &s);
+	close(fd);
+}
+
+/*
+ * The owner is killed with buffers in flight: the fd, still open in the
+ * parent, refuses calls, and closes; a new open works.
+ */
+static void owner_killed(void)
+{
+	int fd = dev_open(), st, ready[2];
+	struct vhost_vring_state s = { .num = 16 };
+	struct dev d;
+	char c;
+	pid_t pid;
+
+	if (pipe(ready))
+		exit(2);
+	pid = fork();
+	if (pid == 0) {
+		EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+		setup(&d, fd);
+		if (write(ready[1], "x", 1) != 1)
+			exit(2);
+		for (uint32_t i = 0;; i++) {
+			desc(&d, i % NUM, (uintptr_t)d.buf, 64, 0, 0);
+			add(&d, i % NUM);
+			wait_used(&d, d.avail_idx, 100);
+		}
+	}
+	CHECK(read(ready[0], &c, 1) == 1, "child did not start");
+	usleep(300000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	CHECK(WIFSIGNALED(st), "child was not killed");
+	EXPECT(EPERM, fd, VHOST_SET_VRING_NUM, &s);
+	EXPECT(EPERM, fd, VHOST_RESET_OWNER, NULL);
+	EXPECT(EBUSY, fd, VHOST_SET_OWNER, NULL);
+	CHECK(close(fd) == 0, "close failed");
+	fd = dev_open();
+	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+	setup(&d, fd);
+	good_buffer(&d, "a new open");
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(c, "errors"))
+		errors();
+	else if (!strcmp(c, "chains"))
+		chains();
+	else if (!strcmp(c, "two-procs"))
+		two_procs();
+	else if (!strcmp(c, "owner-killed"))
+		owner_killed();
+	else {
+		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed\n",
+			argv[0]);
+		return 2;
+	}
+	printf("%s: %s\n", c, failed ? "FAILED" : "ok");
+	return failed;
+}
