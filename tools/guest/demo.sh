@@ -13,7 +13,13 @@ selftest tw-resume
 selftest tw-signal
 echo "### Tasks RCU callbacks from the module, then barriers"
 selftest rcu 1000
+echo "### the Rust vhost-test device (samples/rust/rust_vhost_test.rs)"
+insmod /modules/rust_vhost_test.ko
+ls -l /dev/vhost-test
+echo "### tools/virtio/virtio_test against it: 0x100000 buffers, random batches"
+time virtio_test --batch=random
 echo "### rmmod"
+rmmod rust_vhost_test
 rmmod rust_vhost_selftest
 rmmod rust_vhost_hello
 echo "### kernel log"
