@@ -167,7 +167,9 @@ impl RingCfg {
     }
 
     fn put_u16(&self, uaddr: usize, v: u16) -> Result {
-        UserSlice::new(uaddr, 2).writer().write_slice(&self.u16_to(v))
+        UserSlice::new(uaddr, 2)
+            .writer()
+            .write_slice(&self.u16_to(v))
     }
 
     fn read_desc(&self, uaddr: usize) -> Result<Desc> {
@@ -446,8 +448,7 @@ impl Worker {
     fn signal(&self, cfg: &RingCfg, ring: &mut RingState) -> Result {
         // Pairs with the driver's barrier between enabling interrupts and reading the index.
         fence(Ordering::SeqCst);
-        let notify = if cfg.has(VIRTIO_F_NOTIFY_ON_EMPTY) && ring.avail_idx == ring.last_avail_idx
-        {
+        let notify = if cfg.has(VIRTIO_F_NOTIFY_ON_EMPTY) && ring.avail_idx == ring.last_avail_idx {
             true
         } else if !cfg.has(VIRTIO_RING_F_EVENT_IDX) {
             cfg.get_u16(cfg.avail)? & VRING_AVAIL_F_NO_INTERRUPT == 0
@@ -850,12 +851,7 @@ impl Dev {
                 let s = &inner.owner()?.data().stats;
                 let mut w = UserSlice::new(arg, 48).writer();
                 for c in [
-                    &s.buffers,
-                    &s.errors,
-                    &s.kicks,
-                    &s.signals,
-                    &s.passes,
-                    &s.flushes,
+                    &s.buffers, &s.errors, &s.kicks, &s.signals, &s.passes, &s.flushes,
                 ] {
                     w.write(&c.load(Ordering::Relaxed))?;
                 }
