@@ -10,6 +10,7 @@
 
 use crate::{alloc::KBox, error::Error, sync::Arc};
 use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// An owning pointer to a `T` that can round-trip through a raw `*mut T`: [`Arc<T>`] or
 /// `Pin<KBox<T>>`.
@@ -33,6 +34,10 @@ use core::pin::Pin;
 /// # Ok::<(), Error>(())
 /// ```
 pub unsafe trait OwnedPointer<T>: Sized {
+    /// Whether a value is the only owner of its item. Lists use it to skip their "already
+    /// queued" check: an item whose only owner was given to a list cannot be given again.
+    const UNIQUE: bool = false;
+
     /// Gives up ownership, returning a pointer to the item.
     fn into_raw(this: Self) -> *mut T;
 
@@ -57,8 +62,11 @@ unsafe impl<T> OwnedPointer<T> for Arc<T> {
     }
 }
 
-// SAFETY: `KBox::into_raw` and `KBox::from_raw` round-trip, and a pinned box never moves.
+// SAFETY: `KBox::into_raw` and `KBox::from_raw` round-trip, and a pinned box never moves. A box
+// is the only owner of its item.
 unsafe impl<T> OwnedPointer<T> for Pin<KBox<T>> {
+    const UNIQUE: bool = true;
+
     fn into_raw(this: Self) -> *mut T {
         // SAFETY: The item is only used through the pointer and never moved out of.
         KBox::into_raw(unsafe { Pin::into_inner_unchecked(this) })
@@ -67,6 +75,20 @@ unsafe impl<T> OwnedPointer<T> for Pin<KBox<T>> {
     unsafe fn from_raw(ptr: *mut T) -> Self {
         // SAFETY: The caller promises that `ptr` comes from `into_raw`, used once; it was pinned.
         unsafe { Pin::new_unchecked(KBox::from_raw(ptr)) }
+    }
+}
+
+/// Sets `queued`; returns false if it was already set. The only owner of an item cannot have
+/// given it to a list already, so for it a plain store does (and costs no atomic read-modify-write).
+#[inline(always)]
+pub(crate) fn mark_queued(queued: &AtomicBool, unique: bool) -> bool {
+    if unique {
+        queued.store(true, Ordering::Relaxed);
+        true
+    } else {
+        queued
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 }
 

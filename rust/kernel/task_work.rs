@@ -457,10 +457,7 @@ where
     let work = unsafe { T::raw_get_work(ptr) };
     // SAFETY: As above, `work` is valid.
     let queued = unsafe { &(*work).queued };
-    let error = if queued
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    let error = if !crate::owned::mark_queued(queued, P::UNIQUE) {
         EBUSY
     } else if !try_module_get(T::owner()) {
         queued.store(false, Ordering::Release);
@@ -727,6 +724,44 @@ impl Drop for ModuleBarrier {
     }
 }
 
+/// The C calls under the safe API, for code that manages `struct callback_head`s itself.
+///
+/// `task_work_cancel_func()` and `task_work_run()` are not exported to modules; these
+/// non-generic functions of the built-in `kernel` crate are, and each is the bare C call. The
+/// benchmarks measure the safe API against them. Nothing here tracks ownership: the caller
+/// keeps every head alive and unqueued/queued as C requires.
+pub mod raw {
+    use super::*;
+
+    /// `task_work_add(task, head, mode)`, with a mode from [`Mode`].
+    ///
+    /// # Safety
+    ///
+    /// `head` must be valid, not queued, have a `func` that frees or reuses it correctly, and
+    /// stay valid until that function runs or the head is cancelled.
+    pub unsafe fn add(task: &Task, head: *mut bindings::callback_head, mode: Mode) -> Result {
+        raw_add(task, head, mode.as_raw())
+    }
+
+    /// `task_work_cancel_func(task, func)`: dequeues the first head of `task` whose function is
+    /// `func`, and returns it (or null).
+    pub fn cancel_func(
+        task: &Task,
+        func: unsafe extern "C" fn(*mut bindings::callback_head),
+    ) -> *mut bindings::callback_head {
+        raw_cancel_func(task, func)
+    }
+
+    /// `task_work_run()`, without clearing `TIF_NOTIFY_SIGNAL` (see [`run_pending`]).
+    ///
+    /// # Safety
+    ///
+    /// The caller must be in process context, in a task whose pending work may run here.
+    pub unsafe fn run() {
+        raw_run();
+    }
+}
+
 // The C entry points below are not all exported to modules, so every call goes through these
 // non-generic, never-inlined functions of the built-in `kernel` crate.
 
@@ -734,6 +769,12 @@ impl Drop for ModuleBarrier {
 fn raw_add(task: &Task, head: *mut bindings::callback_head, mode: u32) -> Result {
     // SAFETY: `task` is valid for the call; the caller gives a valid, unqueued `head`.
     to_result(unsafe { bindings::task_work_add(task.0.get(), head, mode) })
+}
+
+#[inline(never)]
+fn raw_run() {
+    // SAFETY: The callers (`raw::run`) are in process context as documented.
+    unsafe { bindings::task_work_run() }
 }
 
 #[inline(never)]

@@ -7,7 +7,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings, c_str,
-    ioctl::{_IO, _IOR},
+    ioctl::{_IO, _IOR, _IOWR},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     new_mutex,
     prelude::*,
@@ -43,6 +43,9 @@ const VT_STOP: u32 = _IO(T, 5);
 const VT_STATS: u32 = _IOR::<[u64; 4]>(T, 6);
 /// One wake-to-run round trip; returns its latency in ns.
 const VT_PING: u32 = _IO(T, 7);
+/// `[n, rust, c]`: the median of `n` wake-to-run round trips through [`VhostTask`], then
+/// through the bare C calls, in ns.
+const VT_PING_CMP: u32 = _IOWR::<[u64; 3]>(T, 8);
 /// Queues task work on the calling task with `Notify::Resume`.
 const TW_RESUME: u32 = _IO(T, 10);
 /// Queues task work with `Notify::Signal` on the thread whose TID is the argument.
@@ -292,6 +295,128 @@ fn wait_until(mut cond: impl FnMut() -> bool, timeout_ns: u64) -> Result {
     Ok(())
 }
 
+/// The least a worker does for a round trip: see the ping, stamp it, answer.
+struct PingWorker {
+    ping: AtomicU64,
+    at: AtomicU64,
+}
+
+impl PingWorker {
+    const fn new() -> Self {
+        Self {
+            ping: AtomicU64::new(0),
+            at: AtomicU64::new(0),
+        }
+    }
+
+    /// The work function, shared by the Rust worker and the C one.
+    fn answer(&self) -> bool {
+        if self.ping.load(Ordering::Acquire) != 1 {
+            return false;
+        }
+        self.at.store(now_ns(), Ordering::Relaxed);
+        self.ping.store(2, Ordering::Release);
+        true
+    }
+
+    /// The median of `n` round trips: ping, `wake`, wait for the answer.
+    fn median(&self, n: usize, wake: impl Fn()) -> Result<u64> {
+        let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            let t0 = now_ns();
+            self.ping.store(1, Ordering::Release);
+            wake();
+            wait_until(|| self.ping.load(Ordering::Acquire) == 2, 1_000_000_000)?;
+            self.ping.store(0, Ordering::Relaxed);
+            v.push(
+                self.at.load(Ordering::Relaxed).saturating_sub(t0),
+                GFP_KERNEL,
+            )?;
+        }
+        v.sort_unstable();
+        v.get(n / 2).copied().ok_or(EINVAL)
+    }
+}
+
+impl VhostWorker for PingWorker {
+    fn work(&self, ctx: &mut WorkerContext) -> bool {
+        let r = self.answer();
+        if r {
+            ctx.set_running();
+        }
+        r
+    }
+
+    fn killed(&self) {}
+}
+
+/// The C worker's data: one user at a time (`PING_C_BUSY`).
+static PING_C: PingWorker = PingWorker::new();
+
+/// # Safety
+///
+/// Only for `vhost_task_create` in `ping_c`.
+unsafe extern "C" fn ping_c_fn(_data: *mut core::ffi::c_void) -> bool {
+    let r = PING_C.answer();
+    if r {
+        // SAFETY: Called on the worker thread, which may run now that it has work.
+        unsafe { bindings::vhost_task_set_current_running() };
+    }
+    r
+}
+
+/// # Safety
+///
+/// Only for `vhost_task_create` in `ping_c`.
+unsafe extern "C" fn ping_c_kill(_data: *mut core::ffi::c_void) {}
+
+/// `n` round trips through the bare C API, as a C driver would write them.
+fn ping_c(n: usize) -> Result<u64> {
+    let name = c_str!("vhost-ping-c");
+    // SAFETY: The functions match the C prototypes and need no data; the task is stopped
+    // before this returns.
+    let vtsk = unsafe {
+        bindings::vhost_task_create(
+            Some(ping_c_fn),
+            Some(ping_c_kill),
+            core::ptr::null_mut(),
+            name.as_char_ptr(),
+        )
+    };
+    let vtsk = kernel::error::from_err_ptr(vtsk)?;
+    if vtsk.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `vtsk` was just created.
+    unsafe { bindings::vhost_task_start(vtsk) };
+    // SAFETY: `vtsk` is started and not stopped until below.
+    let r = PING_C.median(n, || unsafe { bindings::vhost_task_wake(vtsk) });
+    // SAFETY: `vtsk` is started, and stopped once, here.
+    unsafe { bindings::vhost_task_stop(vtsk) };
+    r
+}
+
+fn ping_cmp(arg: usize) -> Result<isize> {
+    let n = UserSlice::new(arg as _, 8).reader().read::<u64>()? as usize;
+    if n == 0 || n > 1_000_000 {
+        return Err(EINVAL);
+    }
+    let w = Arc::new(PingWorker::new(), GFP_KERNEL)?;
+    let t = VhostTask::start(&THIS_MODULE, w)?;
+    let rust = t.data().median(n, || t.wake())?;
+    drop(t);
+    if PING_C_BUSY.swap(true, Ordering::Acquire) {
+        return Err(EBUSY);
+    }
+    let c = ping_c(n);
+    PING_C_BUSY.store(false, Ordering::Release);
+    let c = c?;
+    put_u64s(arg, [n as u64, rust, c])
+}
+
+/// Whether `PING_C` is in use.
+static PING_C_BUSY: AtomicBool = AtomicBool::new(false);
+
 fn put_u64s<const N: usize>(arg: usize, vals: [u64; N]) -> Result<isize> {
     let mut w = UserSlice::new(arg as _, N * 8).writer();
     for v in vals {
@@ -388,6 +513,7 @@ impl MiscDevice for File {
                 d.ping.store(0, Ordering::Relaxed);
                 Ok((d.ping_at.load(Ordering::Relaxed) - t0) as isize)
             })?,
+            VT_PING_CMP => ping_cmp(arg),
             TW_RESUME => this.queue(current!(), Notify::Resume),
             TW_NONE => this.queue(current!(), Notify::None),
             TW_SIGNAL => this.queue(&*task_by_tid(arg)?, Notify::Signal),

@@ -256,6 +256,21 @@ struct RingState {
     signalled_used_valid: bool,
 }
 
+/// Buffers used and allocations made by every device since the module was loaded, printed at
+/// unload (`make bench` divides one by the other). Every allocation of the device is counted,
+/// at its call site, with [`counted`].
+static BUFFERS: AtomicU64 = AtomicU64::new(0);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one allocation.
+fn counted<T, E>(r: core::result::Result<T, E>) -> Result<T>
+where
+    Error: From<E>,
+{
+    ALLOCS.fetch_add(1, Ordering::Relaxed);
+    Ok(r?)
+}
+
 /// Counters, read by [`RUST_VHOST_TEST_STATS`].
 #[derive(Default)]
 struct Stats {
@@ -327,6 +342,7 @@ impl Worker {
             self.add_used(cfg, ring, head)?;
             self.signal(cfg, ring)?;
             self.stats.buffers.fetch_add(1, Ordering::Relaxed);
+            BUFFERS.fetch_add(1, Ordering::Relaxed);
             pkts += 1;
             bytes += len;
             if pkts >= PKT_WEIGHT || bytes >= BYTE_WEIGHT {
@@ -536,14 +552,14 @@ fn flush(task: &VhostTask<Worker>) -> Result {
     let Some(thread) = task.task() else {
         return Ok(());
     };
-    let f = Arc::pin_init(
+    let f = counted(Arc::pin_init(
         pin_init!(Flush {
             done <- new_mutex!(false),
             cv <- new_condvar!(),
             work: TaskWork::new(),
         }),
         GFP_KERNEL,
-    )?;
+    ))?;
     if task_work::add(&thread, f.clone(), Notify::Signal).is_err() {
         // The worker has exited (killed), so it is in no pass.
         return Ok(());
@@ -603,11 +619,11 @@ impl Inner {
         };
         let cfg = match (self.backend, self.addr) {
             (true, Some((desc, avail, used))) => {
-                let mut mem = KVec::with_capacity(self.mem.len(), GFP_KERNEL)?;
+                let mut mem = counted(KVec::with_capacity(self.mem.len(), GFP_KERNEL))?;
                 for r in self.mem.iter() {
                     mem.push(*r, GFP_KERNEL)?;
                 }
-                Some(KBox::pin(
+                Some(counted(KBox::pin(
                     RingCfg {
                         num: self.num,
                         desc,
@@ -619,7 +635,7 @@ impl Inner {
                         rcu: RcuHead::new(),
                     },
                     GFP_KERNEL,
-                )?)
+                ))?)
             }
             _ => None,
         };
@@ -669,7 +685,7 @@ impl Dev {
         if inner.owner.is_some() {
             return Err(EBUSY);
         }
-        let worker = Arc::pin_init(
+        let worker = counted(Arc::pin_init(
             pin_init!(Worker {
                 kicked: AtomicBool::new(false),
                 dead: AtomicBool::new(false),
@@ -678,9 +694,9 @@ impl Dev {
                 stats: Stats::default(),
             }),
             GFP_KERNEL,
-        )?;
+        ))?;
         let task = VhostTask::start(&THIS_MODULE, worker)?;
-        inner.owner = Some(Arc::new(task, GFP_KERNEL)?);
+        inner.owner = Some(counted(Arc::new(task, GFP_KERNEL))?);
         Ok(0)
     }
 
@@ -738,7 +754,7 @@ impl Dev {
         if nregions > MAX_REGIONS {
             return Err(E2BIG);
         }
-        let mut mem = KVec::<Region>::with_capacity(nregions as usize, GFP_KERNEL)?;
+        let mut mem = counted(KVec::<Region>::with_capacity(nregions as usize, GFP_KERNEL))?;
         for _ in 0..nregions {
             let (gpa, size, uaddr, _flags) = (
                 r.read::<u64>()?,
@@ -813,14 +829,14 @@ impl Dev {
             let new = if fd == -1 {
                 None
             } else {
-                Some(eventfd::Watch::new(fd, Kick(t))?)
+                Some(counted(eventfd::Watch::new(fd, Kick(t)))?)
             };
             inner.kick = new;
         } else {
             let new = if fd == -1 {
                 None
             } else {
-                Some(Arc::new(EventFd::from_fd(fd)?, GFP_KERNEL)?)
+                Some(counted(Arc::new(EventFd::from_fd(fd)?, GFP_KERNEL))?)
             };
             inner.call = new;
             inner.publish()?;
@@ -959,12 +975,12 @@ impl MiscDevice for Dev {
     type Ptr = Pin<KBox<Dev>>;
 
     fn open() -> Result<Pin<KBox<Dev>>> {
-        KBox::pin_init(
+        counted(KBox::pin_init(
             pin_init!(Dev {
                 inner <- new_mutex!(Inner::default()),
             }),
             GFP_KERNEL,
-        )
+        ))
     }
 
     fn release(dev: Pin<KBox<Dev>>) {
@@ -982,6 +998,16 @@ struct RustVhostTest {
     // flushes are done before the module's code goes away.
     _rcu: rcu_tasks::ModuleBarrier<TasksTrace>,
     _tw: task_work::ModuleBarrier,
+}
+
+impl Drop for RustVhostTest {
+    fn drop(&mut self) {
+        pr_info!(
+            "{} buffers used, {} allocations made since load\n",
+            BUFFERS.load(Ordering::Relaxed),
+            ALLOCS.load(Ordering::Relaxed)
+        );
+    }
 }
 
 impl kernel::Module for RustVhostTest {

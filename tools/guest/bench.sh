@@ -1,11 +1,71 @@
 #!/bin/sh
-# `make bench`: micro-benchmarks, printed; nothing is asserted.
+# `make bench`: the Rust API and device against C, in one boot. Prints PRIM,
+# DEV, MEM and ALLOC lines for tools/bench/report.py; nothing is asserted.
 set -e
+rounds=${RVH_ROUNDS:-5}
 echo "### primitives (rust_vhost_bench, kernel log)"
 insmod /modules/rust_vhost_bench.ko
 rmmod rust_vhost_bench
 dmesg | sed -n 's/.*rust_vhost_bench: //p'
-echo "### vhost_task wake-to-run round trips"
 insmod /modules/rust_vhost_selftest.ko
-selftest vhost-ping "${RVH_PING:-100000}"
+selftest vhost-ping-cmp "${RVH_PING:-20000}"
 rmmod rust_vhost_selftest
+
+echo "### device: virtio_test, C vhost_test against rust_vhost_test"
+insmod /modules/vhost_iotlb.ko
+insmod /modules/vhost.ko
+insmod /modules/vhost_test.ko
+insmod /modules/rust_vhost_test.ko name=vhost-test-rust
+# virtio_test opens /dev/vhost-test: bind the Rust node over it for its runs.
+run() { # DEV CASE ROUND FLAGS...
+	dev=$1 case=$2 round=$3
+	shift 3
+	[ "$dev" = rust ] && mount -o bind /dev/vhost-test-rust /dev/vhost-test
+	out=$( { time -p virtio_test "$@"; } 2>&1) || echo "virtio_test failed: $out"
+	[ "$dev" = rust ] && umount /dev/vhost-test
+	real=$(echo "$out" | awk '/^real/ {print $2}')
+	sys=$(echo "$out" | awk '/^sys/ {print $2}')
+	sp=$(echo "$out" | sed -n 's/.*spurious wakeups: \(0x[0-9a-f]*\).*/\1/p')
+	echo "DEV $case $dev $round real $real sys $sys spurious $sp"
+	runs=$((runs + 1))
+}
+runs=0
+for c in default no-event-idx no-indirect batch-random delayed-interrupt; do
+	case $c in
+	default) f= ;;
+	batch-random) f=--batch=random ;;
+	*) f=--$c ;;
+	esac
+	i=1
+	while [ $i -le "$rounds" ]; do
+		# Alternate which device goes first.
+		if [ $((i % 2)) = 1 ]; then
+			run c $c $i $f; run rust $c $i $f
+		else
+			run rust $c $i $f; run c $c $i $f
+		fi
+		i=$((i + 1))
+	done
+done
+
+echo "### kernel memory per open, owned, running device (64 at once)"
+mem() { awk '/^(Slab|KernelStack|PageTables):/ {s += $2} END {print s}' /proc/meminfo; }
+for dev in c rust; do
+	node=/dev/vhost-test
+	[ "$dev" = rust ] && node=/dev/vhost-test-rust
+	sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+	rm -f /tmp/hold
+	sleep 2
+	before=$(mem)
+	VHOST_DEV=$node vhost_client hold 64 >/tmp/hold &
+	pid=$!
+	while ! grep -q ready /tmp/hold; do sleep 0.2; done
+	after=$(mem)
+	kill $pid; wait $pid 2>/dev/null || true
+	echo "MEM $dev $(( (after - before) * 1024 / 64 ))"
+done
+
+rmmod rust_vhost_test
+dmesg | sed -n 's/.*rust_vhost_test: \([0-9]*\) buffers used, \([0-9]*\) allocations.*/ALLOC \1 \2/p' | tail -1
+echo "RUNS $((runs / 2))"
+rmmod vhost_test

@@ -27,6 +27,7 @@
 #define VT_STOP		_IO(T, 5)
 #define VT_STATS	_IOR(T, 6, uint64_t[4])
 #define VT_PING		_IO(T, 7)
+#define VT_PING_CMP	_IOWR(T, 8, uint64_t[3])
 #define TW_RESUME	_IO(T, 10)
 #define TW_SIGNAL	_IO(T, 11)
 #define TW_NONE		_IO(T, 12)
@@ -259,6 +260,32 @@ static void vhost_ping(long n)
 	free(lat);
 }
 
+/*
+ * Rounds of n wake-to-run round trips, alternating the Rust API and the bare
+ * C calls; prints the median, min and max over rounds of each side's median,
+ * in tenths of ns, as the benchmarks' PRIM line.
+ */
+static void vhost_ping_cmp(long n)
+{
+	enum { ROUNDS = 7 };
+	uint64_t r[ROUNDS], c[ROUNDS], a[3];
+	int fd = dev_open();
+
+	for (int i = 0; i < ROUNDS; i++) {
+		a[0] = n;
+		CHECK(ioctl(fd, VT_PING_CMP, a) == 0, "VT_PING_CMP");
+		r[i] = a[1] * 10;
+		c[i] = a[2] * 10;
+	}
+	qsort(r, ROUNDS, sizeof(*r), cmp_u64);
+	qsort(c, ROUNDS, sizeof(*c), cmp_u64);
+	printf("PRIM vhost_wake_roundtrip rust %llu %llu %llu c %llu %llu %llu\n",
+	       (unsigned long long)r[ROUNDS / 2], (unsigned long long)r[0],
+	       (unsigned long long)r[ROUNDS - 1], (unsigned long long)c[ROUNDS / 2],
+	       (unsigned long long)c[0], (unsigned long long)c[ROUNDS - 1]);
+	close(fd);
+}
+
 static void tw_ran(int fd, uint64_t r[2])
 {
 	CHECK(ioctl(fd, TW_RAN, r) == 0, "TW_RAN");
@@ -366,6 +393,8 @@ int main(int argc, char **argv)
 		vhost_stop_pending();
 	else if (!strcmp(c, "vhost-kill"))
 		vhost_kill();
+	else if (!strcmp(c, "vhost-ping-cmp"))
+		vhost_ping_cmp(n ? n : 20000);
 	else if (!strcmp(c, "vhost-ping"))
 		vhost_ping(n ? n : 100000);
 	else if (!strcmp(c, "tw-resume"))

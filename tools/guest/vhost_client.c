@@ -500,6 +500,23 @@ static void owner_killed(void)
 	close(fd);
 }
 
+/* Opens n devices with a running ring each, says "ready", and waits. */
+static void hold(int n)
+{
+	struct dev *d = calloc(n, sizeof(*d));
+
+	for (int i = 0; i < n; i++) {
+		int fd = dev_open();
+
+		EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+		setup(&d[i], fd);
+		good_buffer(&d[i], "setup");
+	}
+	printf("ready\n");
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -513,8 +530,10 @@ int main(int argc, char **argv)
 		two_procs();
 	else if (!strcmp(c, "owner-killed"))
 		owner_killed();
+	else if (!strcmp(c, "hold"))
+		hold(argc > 2 ? atoi(argv[2]) : 64);
 	else {
-		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed\n",
+		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed|hold [N]\n",
 			argv[0]);
 		return 2;
 	}

@@ -258,8 +258,10 @@ run)
 bench)
 	build
 	phase boot boot bench "sh /tests/bench.sh"
-	sed '/^RVH-EXIT=/d' "$GUEST_LOG" | tee "$OUT/bench.txt"
-	echo "results: $OUT/bench.txt"
+	sed '/^RVH-EXIT=/d' "$GUEST_LOG" >"$OUT/bench.txt"
+	grep -v '^\(PRIM\|DEV\|MEM\|ALLOC\|RUNS\) ' "$OUT/bench.txt"
+	python3 "$REPO/tools/bench/report.py" "$OUT/bench.txt" "$OUT" "$EXT" "$CREF" "$OBJ/drivers/vhost"
+	echo "raw output: $OUT/bench.txt"
 	[ "$(guest_status)" = 0 ]
 	;;
 guest)

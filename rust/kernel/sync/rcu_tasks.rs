@@ -274,7 +274,7 @@ impl TasksTrace {
     /// drop(nested);
     /// drop(guard);
     /// ```
-    #[inline(never)]
+    #[inline]
     pub fn read_lock() -> TraceReadGuard {
         // SAFETY: Any task context; the guard unlocks on this task, since it is not `Send`.
         unsafe { bindings::rcu_read_lock_trace() };
@@ -293,7 +293,7 @@ pub struct TraceReadGuard {
 
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
 impl Drop for TraceReadGuard {
-    #[inline(never)]
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: The guard was made by `read_lock` on this task (it is not `Send`).
         unsafe { bindings::rcu_read_unlock_trace() };
@@ -482,10 +482,7 @@ fn queue<F: CallFlavour + ?Sized, T: HasRcuHead<T, ID>, const ID: u64, P: OwnedP
     let head = unsafe { T::raw_get_head(ptr) };
     // SAFETY: As above.
     let queued = unsafe { &(*head).queued };
-    if queued
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    if !crate::owned::mark_queued(queued, P::UNIQUE) {
         // SAFETY: `ptr` came from `into_raw` above and was not handed over.
         let item = unsafe { P::from_raw(ptr) };
         return Err(Refused { error: EBUSY, item });
