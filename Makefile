@@ -5,7 +5,8 @@
 
 RVH := tools/harness/rvh.sh
 
-.PHONY: run test build guest shell clean help check-notasks bench
+.PHONY: run test build guest shell clean help check-notasks bench test-debug \
+	patches patches-check rustdoc rust-analyzer real-config-check
 
 help:
 	@$(RVH) help || true
@@ -18,6 +19,11 @@ test:
 
 bench:
 	$(RVH) bench
+
+# The whole suite on a KASAN/kmemleak/lockdep kernel, with the long hostile
+# client and lifecycle storms.
+test-debug:
+	RVH_FLAVOUR=debug RVH_SCALE=full RVH_TIMEOUT=$${RVH_TIMEOUT:-4800} $(RVH) test
 
 build:
 	$(RVH) build
@@ -36,3 +42,21 @@ clean:
 # The kernel crate must build without Tasks RCU and vhost_task too.
 check-notasks:
 	RVH_FLAVOUR=notasks $(RVH) kernel
+
+# The project as a git format-patch series on the Debian source (in the cache).
+patches:
+	tools/dev/export-patches.sh
+
+# The same, then build the kernel and modules after each patch in turn.
+patches-check:
+	tools/dev/export-patches.sh --check
+
+rustdoc:
+	$(RVH) rustdoc
+
+rust-analyzer:
+	$(RVH) rust-analyzer
+
+# Debian's 6.12 config + Rust + the project must pass olddefconfig.
+real-config-check:
+	tools/harness/real-config.sh

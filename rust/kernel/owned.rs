@@ -79,7 +79,7 @@ unsafe impl<T> OwnedPointer<T> for Pin<KBox<T>> {
 }
 
 /// Sets `queued`; returns false if it was already set. The only owner of an item cannot have
-/// given it to a list already, so for it a plain store does (and costs no atomic read-modify-write).
+/// given it to a list already, so for it a plain store does (no atomic read-modify-write).
 #[inline(always)]
 pub(crate) fn mark_queued(queued: &AtomicBool, unique: bool) -> bool {
     if unique {

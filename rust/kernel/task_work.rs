@@ -694,8 +694,9 @@ pub fn run_pending() {
 ///
 /// The module reference of a queued item is dropped at the very end of its run trampoline, and a
 /// task can be preempted in the instructions after it. Dropping this type calls
-/// `synchronize_rcu_tasks()` (which is `synchronize_rcu()` where Tasks RCU is not built), which waits
-/// until every such task has passed a voluntary context switch. Keep one in the module's data.
+/// `synchronize_rcu_tasks()` (which is `synchronize_rcu()` where Tasks RCU is not built), which
+/// waits until every such task has passed a voluntary context switch. Keep one in the module's
+/// data.
 ///
 /// # Examples
 ///
@@ -1004,8 +1005,12 @@ unsafe fn module_put(module: *mut bindings::module) {
 /// fn spawn() -> Result<ARef<Task>> {
 ///     // SAFETY: `worker` is a valid thread function and the name a valid C string.
 ///     let t = unsafe {
-///         bindings::kthread_create_on_node(Some(worker), core::ptr::null_mut(),
-///                                          bindings::NUMA_NO_NODE, c_str!("tw-test").as_char_ptr())
+///         bindings::kthread_create_on_node(
+///             Some(worker),
+///             core::ptr::null_mut(),
+///             bindings::NUMA_NO_NODE,
+///             c_str!("tw-test").as_char_ptr(),
+///         )
 ///     };
 ///     let t = kernel::error::from_err_ptr(t)?;
 ///     // SAFETY: `t` is a new, valid task; `from` takes a reference of our own.

@@ -333,7 +333,9 @@ fn task_work_cost() -> Result {
     )
 }
 
-fn trace_reader_cost() -> Result {
+/// The read-side pair: the Rust guard against the C functions it wraps, called through the
+/// same function pointers a C caller would link to.
+fn trace_reader_cost(lock: unsafe extern "C" fn(), unlock: unsafe extern "C" fn()) -> Result {
     compare(
         "rcu_read_lock_trace+unlock",
         || {
@@ -348,8 +350,8 @@ fn trace_reader_cost() -> Result {
             for _ in 0..N {
                 // SAFETY: A balanced pair on this task.
                 unsafe {
-                    bindings::rcu_read_lock_trace();
-                    bindings::rcu_read_unlock_trace();
+                    lock();
+                    unlock();
                 }
             }
             Ok(per_op(now_ns() - t))
@@ -386,7 +388,7 @@ impl kernel::Module for Bench {
             bindings::call_rcu_tasks_trace,
             bindings::rcu_barrier_tasks_trace,
         )?;
-        trace_reader_cost()?;
+        trace_reader_cost(bindings::rcu_read_lock_trace, bindings::rcu_read_unlock_trace)?;
         task_work_cost()?;
         Ok(Self {
             _tw: ModuleBarrier::new(),

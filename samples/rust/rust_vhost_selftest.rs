@@ -2,7 +2,8 @@
 
 //! Test driver for the vhost_task and task_work abstractions, for paths that need a user
 //! process: a vhost worker is a thread of its creator, and task work queued on a user task runs
-//! on its way back to user mode. `tools/guest/selftest.c` drives it through `/dev/rust-vhost-selftest`.
+//! on its way back to user mode. `tools/guest/selftest.c` drives it through
+//! `/dev/rust-vhost-selftest`.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{

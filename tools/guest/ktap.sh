@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run every guest test in /tests/[0-9]*.sh and report them as KTAP, so the
 # host parses them with kunit.py like the in-kernel suites. A test passes
-# when it exits 0; its output is kept as "# " diagnostic lines.
+# when it exits 0, and is skipped when it exits 77; its output is kept as
+# "# " diagnostic lines.
 tests=$(ls /tests/[0-9]*.sh)
 echo "KTAP version 1"
 echo "1..1"
@@ -18,6 +19,8 @@ for t in $tests; do
 	sed 's/^/    # /' /tmp/out
 	if [ $rc = 0 ]; then
 		echo "    ok $n $name"
+	elif [ $rc = 77 ]; then
+		echo "    ok $n $name # SKIP"
 	else
 		echo "    # $name: exit status $rc"
 		echo "    not ok $n $name"

@@ -5,14 +5,20 @@
  * processes on one fd. It drives the device named by $VHOST_DEV (default
  * /dev/vhost-test) through one split ring of 16 entries, without EVENT_IDX.
  *
- *   vhost_client errors | chains | two-procs | owner-killed
+ *   vhost_client errors | chains | two-procs | owner-killed | hold [N]
+ *   vhost_client hostile SEED IOCTLS CORRUPTIONS
+ *   vhost_client threads | close-running
  *
  * It exits 0 when every check holds, and says which one failed otherwise.
+ * The hostile mode is seeded and reproducible: random ioctl sequences with
+ * random arguments, and random writes into a live ring; the device must
+ * answer every call (any errno) and still serve a good ring afterwards.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -517,6 +523,209 @@ static void hold(int n)
 		pause();
 }
 
+/* Scratch memory that random ring and region addresses point into. */
+#define SCRATCH (1 << 20)
+static char *scratch;
+
+static uint64_t rnd64(void)
+{
+	return (uint64_t)random() << 33 ^ (uint64_t)random() << 11 ^ random();
+}
+
+/* A random address: mostly in the scratch area, sometimes hostile. */
+static uint64_t rnd_addr(void)
+{
+	static const uint64_t bad[] = { 0, 1, 8, 0xffff888000000000ULL,
+		0x7ffffffff000ULL, ~0ULL, ~0ULL - 15, 0x800000000000ULL };
+
+	if (random() % 4 == 0)
+		return bad[random() % 8];
+	return (uintptr_t)scratch + (random() % SCRATCH & ~(uint64_t)(random() % 2 ? 15 : 0));
+}
+
+static const unsigned long cmds[] = {
+	VHOST_GET_FEATURES, VHOST_SET_FEATURES, VHOST_SET_OWNER,
+	VHOST_RESET_OWNER, VHOST_SET_MEM_TABLE, VHOST_SET_VRING_NUM,
+	VHOST_SET_VRING_BASE, VHOST_GET_VRING_BASE, VHOST_SET_VRING_ADDR,
+	VHOST_SET_VRING_KICK, VHOST_SET_VRING_CALL, VHOST_TEST_RUN,
+	VHOST_TEST_SET_BACKEND, RUST_VHOST_TEST_STATS, _IO(VHOST_VIRTIO, 0x7e),
+	VHOST_SET_VRING_ERR, VHOST_SET_LOG_BASE,
+};
+
+/* One random ioctl with a random argument. */
+static void rnd_ioctl(int fd, int efd)
+{
+	unsigned long cmd = cmds[random() % (sizeof(cmds) / sizeof(cmds[0]))];
+	uint64_t arg[64];
+	void *p = arg;
+
+	for (int i = 0; i < 64; i++)
+		arg[i] = random() % 3 ? rnd64() : rnd_addr();
+	switch (random() % 8) {
+	case 0: /* small numbers: indices, fds, nregions */
+		for (int i = 0; i < 8; i++)
+			arg[i] = random() % 4 ? (uint64_t)(random() % 70) : ~0ULL;
+		break;
+	case 1: /* a plausible ring size or base */
+		arg[0] = (uint64_t)(1u << (random() % 17)) << 32;
+		break;
+	case 2: /* an eventfd */
+		arg[0] = (uint64_t)efd << 32;
+		break;
+	case 3: /* a bad pointer */
+		p = (void *)(uintptr_t)rnd_addr();
+		break;
+	case 4: /* a plausible memory table */
+		arg[0] = random() % 4;
+		for (int i = 0; i < 4; i++) {
+			arg[1 + i * 4] = rnd_addr();
+			arg[2 + i * 4] = random() % SCRATCH;
+			arg[3 + i * 4] = rnd_addr();
+		}
+		break;
+	}
+	ioctl(fd, cmd, p);
+}
+
+static void hostile(unsigned int seed, long ioctls, long corruptions)
+{
+	int fds[4], efd = eventfd(0, EFD_NONBLOCK);
+	long done_ioctls = 0, done_corrupt = 0;
+	struct dev d;
+
+	srandom(seed);
+	scratch = mmap(NULL, SCRATCH, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int i = 0; i < 4; i++)
+		fds[i] = dev_open();
+	while (done_ioctls < ioctls) {
+		int i = random() % 4;
+
+		if (random() % 200 == 0) {
+			close(fds[i]);
+			fds[i] = dev_open();
+		}
+		rnd_ioctl(fds[i], efd);
+		done_ioctls++;
+	}
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+
+	/* A live ring, written at random while the worker runs. */
+	while (done_corrupt < corruptions) {
+		int fd = dev_open();
+		uint8_t *r;
+		size_t sz = vring_size(NUM, 4096);
+
+		EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+		setup(&d, fd);
+		r = d.ring;
+		for (int k = 0; k < 100 && done_corrupt < corruptions; k++) {
+			int n = 1 + random() % 8;
+
+			for (int j = 0; j < n; j++)
+				r[random() % sz] = random();
+			if (random() % 2)
+				desc(&d, random() % NUM, rnd_addr(), random(), random() % 8,
+				     random() % (NUM + 2));
+			add(&d, random() % (NUM + 2));
+			if (random() % 16 == 0)
+				rnd_ioctl(fd, efd);
+			done_corrupt++;
+		}
+		close(fd);
+	}
+	printf("hostile: seed %u, %ld ioctls, %ld ring corruptions\n", seed,
+	       done_ioctls, done_corrupt);
+	/* The device still serves a good ring. */
+	chains();
+}
+
+/* Several threads issuing ioctls on one owned fd with a running ring. */
+static int shared_fd;
+static void *ioctl_thread(void *arg)
+{
+	struct vhost_vring_state s = { 0 };
+	uint64_t st[6];
+
+	srandom((uintptr_t)arg);
+	for (int i = 0; i < 2000; i++) {
+		switch (random() % 4) {
+		case 0:
+			ioctl(shared_fd, VHOST_GET_VRING_BASE, &s);
+			break;
+		case 1:
+			ioctl(shared_fd, RUST_VHOST_TEST_STATS, st);
+			break;
+		case 2: {
+			struct vhost_vring_file off = { .fd = -1 }, on = { .fd = 1 };
+
+			ioctl(shared_fd, VHOST_TEST_SET_BACKEND, random() % 2 ? &off : &on);
+			break;
+		}
+		default: {
+			uint64_t f = 1ULL << VIRTIO_F_VERSION_1;
+
+			ioctl(shared_fd, VHOST_SET_FEATURES, &f);
+		}
+		}
+	}
+	return NULL;
+}
+
+static void threads(void)
+{
+	struct vhost_vring_file on = { .fd = 1 };
+	pthread_t t[4];
+	struct dev d;
+
+	shared_fd = dev_open();
+	EXPECT(0, shared_fd, VHOST_SET_OWNER, NULL);
+	setup(&d, shared_fd);
+	for (long i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, ioctl_thread, (void *)i);
+	for (int i = 0; i < 200; i++) {
+		desc(&d, i % NUM, (uintptr_t)d.buf, 64, 0, 0);
+		add(&d, i % NUM);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	EXPECT(0, shared_fd, VHOST_TEST_SET_BACKEND, &on);
+	close(shared_fd);
+	chains();
+}
+
+/* Closing the fd while another thread keeps the ring busy. */
+static struct dev busy;
+static volatile int stop_busy;
+static void *busy_thread(void *arg)
+{
+	(void)arg;
+	for (uint32_t i = 0; !stop_busy; i++) {
+		desc(&busy, i % NUM, (uintptr_t)busy.buf, 64, 0, 0);
+		add(&busy, i % NUM);
+	}
+	return NULL;
+}
+
+static void close_running(void)
+{
+	for (int round = 0; round < 20; round++) {
+		pthread_t t;
+		int fd = dev_open();
+
+		EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+		setup(&busy, fd);
+		stop_busy = 0;
+		pthread_create(&t, NULL, busy_thread, NULL);
+		usleep(20000);
+		close(fd);
+		stop_busy = 1;
+		pthread_join(t, NULL);
+	}
+	chains();
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -530,10 +739,17 @@ int main(int argc, char **argv)
 		two_procs();
 	else if (!strcmp(c, "owner-killed"))
 		owner_killed();
+	else if (!strcmp(c, "hostile"))
+		hostile(argc > 2 ? atoi(argv[2]) : 1, argc > 3 ? atol(argv[3]) : 10000,
+			argc > 4 ? atol(argv[4]) : 100);
+	else if (!strcmp(c, "threads"))
+		threads();
+	else if (!strcmp(c, "close-running"))
+		close_running();
 	else if (!strcmp(c, "hold"))
 		hold(argc > 2 ? atoi(argv[2]) : 64);
 	else {
-		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed|hold [N]\n",
+		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed|hold [N]|hostile SEED N M|threads|close-running\n",
 			argv[0]);
 		return 2;
 	}

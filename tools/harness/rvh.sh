@@ -245,8 +245,14 @@ test)
 	SUMMARY=$OUT/results.txt
 	rm -f "$SUMMARY"
 	build
+	if [ "${RVH_FLAVOUR:-}" = debug ]; then
+		# init/Kconfig: Rust with KASAN needs clang, generic KASAN, and a new
+		# enough rustc with RETHUNK; show that they hold and the options are on.
+		grep -n 'depends on.*KASAN' "$SRC/init/Kconfig"
+		grep -E '^CONFIG_(RUST|KASAN|KASAN_GENERIC|CC_IS_CLANG|MITIGATION_RETHUNK|RUSTC_VERSION|DEBUG_KMEMLEAK|PROVE_LOCKING|PROVE_RCU|DEBUG_ATOMIC_SLEEP|DEBUG_OBJECTS_RCU_HEAD|DEBUG_OBJECTS_WORK|DEBUG_LIST|DETECT_HUNG_TASK|DEFAULT_HUNG_TASK_TIMEOUT|SOFTLOCKUP_DETECTOR)=' "$OBJ/.config"
+	fi
 	booted=1
-	phase boot boot test "sh /tests/ktap.sh" || booted=0
+	phase boot boot test "RVH_SCALE=${RVH_SCALE:-short} sh /tests/ktap.sh" || booted=0
 	phase tests results $booted
 	;;
 run)
@@ -276,6 +282,46 @@ shell)
 	boot shell "" interactive
 	;;
 unpack) phase unpack do_unpack ;;
+prepare)
+	phase install do_install
+	phase unpack do_unpack
+	phase patch do_patch
+	;;
+rustdoc)
+	# The kernel crate's docs; warnings about the project's files fail it.
+	build_kernel
+	phase rustdoc "${KMAKE[@]}" rustdoc >"$OUT/rustdoc.log" 2>&1 ||
+		{ tail -30 "$OUT/rustdoc.log"; exit 1; }
+	grep -c '^warning' "$OUT/rustdoc.log" | sed 's/^/rustdoc: warnings in all: /' || true
+	own=$(cd "$REPO" && git ls-files rust | sed 's|^rust/||' | paste -sd'|')
+	if grep -A3 '^warning' "$OUT/rustdoc.log" | grep -E "($own)" >/dev/null; then
+		echo "rustdoc: warnings in the project's files (see $OUT/rustdoc.log)"
+		exit 1
+	fi
+	echo "rustdoc: $OBJ/Documentation/output/rust/rustdoc/kernel/index.html"
+	;;
+rust-analyzer)
+	# rust-project.json for the kernel crate and the samples, with paths that
+	# point into this repository rather than at the symlinks in the cache.
+	build
+	"${KMAKE[@]}" rust-analyzer >/dev/null
+	"${KMAKE[@]}" M="$EXT" rust-analyzer >/dev/null
+	python3 - "$OBJ/rust-project.json" "$EXT/rust-project.json" "$REPO/rust-project.json" <<-'PY'
+	import json, os, sys
+	tree, ext, out = sys.argv[1:]
+	proj = json.load(open(tree))
+	names = {c["display_name"] for c in proj["crates"]}
+	for c in json.load(open(ext))["crates"]:
+	    if c["display_name"] not in names:
+	        proj["crates"].append(c)
+	def real(c):
+	    c["root_module"] = os.path.realpath(c["root_module"])
+	    return c
+	proj["crates"] = [real(c) for c in proj["crates"]]
+	json.dump(proj, open(out, "w"), indent=1)
+	print(f"rust-analyzer: {out} ({len(proj['crates'])} crates)")
+	PY
+	;;
 clean)
 	trap - EXIT
 	rm -rf "$CACHE"

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# `make patches`: the project as a `git format-patch` series on top of the
+# Debian source it builds, in a throwaway clone of the cache's tree. Each
+# patch of patches/series becomes one commit, with the repository files that
+# patches/files assigns to it. `--check` then builds the kernel and modules
+# after each commit in turn and names the commits after which it fails.
+set -euo pipefail
+. "$(dirname "$0")/../harness/env.sh"
+SER=$CACHE/series
+DEST=$OUT/patches
+
+"$REPO/tools/harness/rvh.sh" unpack >/dev/null
+rm -rf "$SER" "$DEST"
+git clone -q --shared --no-checkout "$SRC" "$SER"
+cd "$SER"
+git checkout -q -b rvh pristine
+git config user.name "rust-vhost developers"
+git config user.email "rust-vhost@localhost"
+
+while read -r p; do
+	[ -n "$p" ] || continue
+	git apply --index "$REPO/patches/$p"
+	for f in $(awk -v p="$p" '$1 == p { for (i = 2; i <= NF; i++) print $i }' "$REPO/patches/files"); do
+		mkdir -p "$(dirname "$f")"
+		cp "$REPO/$f" "$f"
+		git add -f "$f"
+		case $f in
+		Documentation/rust/*.rst)
+			sed -i "/^    testing\$/a\\    $(basename "$f" .rst)" Documentation/rust/index.rst
+			git add -f Documentation/rust/index.rst ;;
+		esac
+	done
+	# New files get an F: line in the project's MAINTAINERS entry.
+	new=$(git diff --cached --name-only --diff-filter=A | grep -v '^Documentation/rust/index.rst$' || true)
+	if [ -n "$new" ]; then
+		python3 - $new <<-'PY'
+		import sys
+		lines = open("MAINTAINERS").read().split("\n")
+		head = "RUST [TASK_WORK, VHOST_TASK, TASKS RCU]"
+		if head not in lines:
+		    at = lines.index("RXRPC SOCKETS (AF_RXRPC)")
+		    lines[at:at] = [head, "M:\trust-vhost developers <rust-vhost@localhost>",
+		                    "L:\trust-for-linux@vger.kernel.org", "S:\tMaintained", ""]
+		start = lines.index(head)
+		end = lines.index("", start)
+		fs = {l for l in lines[start:end] if l.startswith("F:")}
+		fs |= {"F:\t" + f for f in sys.argv[1:]}
+		lines[start:end] = [l for l in lines[start:end] if not l.startswith("F:")] + sorted(fs)
+		open("MAINTAINERS", "w").write("\n".join(lines))
+		PY
+		git add MAINTAINERS
+	fi
+	# The message: the subject, then the body up to the "---" line.
+	awk '/^Subject: / { sub(/^Subject: (\[PATCH\] )?/, ""); print; print ""; next }
+	     /^---$/ { exit } body { print } /^$/ && !body { body = 1 }' \
+		"$REPO/patches/$p" | sed '${/^$/d}' >"$SER/.msg"
+	git commit -q -F "$SER/.msg"
+done <"$REPO/patches/series"
+rm -f "$SER/.msg"
+
+git format-patch -q -o "$DEST" pristine..rvh
+bad=0
+for f in "$DEST"/*.patch; do
+	r=$(perl scripts/checkpatch.pl --strict --no-signoff -q "$f" 2>&1 | tail -1) || true
+	if [ -n "$r" ]; then
+		echo "checkpatch: $(basename "$f"): $r"
+		bad=1
+	fi
+done
+echo "series: $(ls "$DEST" | wc -l) patches in $DEST, on linux-source-6.12 $(dpkg-query -W -f="${Version}" linux-source-6.12 2>/dev/null)"
+[ $bad = 0 ] && echo "checkpatch --strict: clean"
+
+if [ "${1:-}" = --check ]; then
+	BOBJ=$CACHE/build-bisect
+	mkdir -p "$BOBJ"
+	cp "$OBJ/.config" "$BOBJ/.config"
+	fails=0
+	for c in $(git rev-list --reverse pristine..rvh); do
+		git checkout -q "$c"
+		s=$(git log -1 --format=%s "$c")
+		if make -C "$SER" O="$BOBJ" LLVM=-19 -j"$JOBS" RUSTC=/usr/bin/rustc \
+			RUSTDOC=/usr/bin/rustdoc BINDGEN="$CARGO_BIN/bindgen" \
+			olddefconfig vmlinux modules >"$BOBJ/build.log" 2>&1; then
+			echo "builds: $s"
+		else
+			echo "FAILS:  $s (log: $BOBJ/build.log)"
+			cp "$BOBJ/build.log" "$BOBJ/fail-$(git rev-parse --short "$c").log"
+			fails=$((fails + 1))
+		fi
+	done
+	git checkout -q rvh
+	echo "patches-check: $fails of $(git rev-list --count pristine..rvh) patches leave a tree that does not build"
+	[ $fails = 0 ]
+fi
+[ $bad = 0 ]

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make real-config-check`: Debian's own 6.12 amd64 config, adjusted for Rust
+# and the project, must pass olddefconfig with every option the project needs
+# still set. The adjusted config is left in $CACHE/build-real/.config, ready
+# for `make ... bindeb-pkg` (see Documentation/rust/vhost_test_sample.rst
+# and README.md, "Real hardware").
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+RO=$CACHE/build-real
+CFG=/usr/src/linux-config-6.12/config.amd64_none_amd64.xz
+
+if [ ! -e "$CFG" ]; then
+	SUDO=""
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends linux-config-6.12
+fi
+"$REPO/tools/harness/rvh.sh" prepare
+mkdir -p "$RO"
+xz -dc "$CFG" >"$RO/.config"
+# Rust needs MODVERSIONS, RANDSTRUCT and BTF off in 6.12 (BTF could stay with a
+# pahole that has --lang_exclude; off keeps the build independent of it).
+"$SRC/scripts/config" --file "$RO/.config" \
+	-d MODVERSIONS -d RANDSTRUCT_FULL -d RANDSTRUCT_PERFORMANCE -e RANDSTRUCT_NONE \
+	-d DEBUG_INFO_BTF -e RUST -e SAMPLES -e SAMPLES_RUST -m SAMPLE_RUST_VHOST_TEST \
+	-e RCU_EXPERT -e FORCE_TASKS_RCU -e FORCE_TASKS_TRACE_RCU -e FORCE_TASKS_RUDE_RCU \
+	-e EVENTFD -e MODULE_UNLOAD --set-str SYSTEM_TRUSTED_KEYS "" \
+	--set-str SYSTEM_REVOCATION_KEYS "" --set-str LOCALVERSION "-rvh"
+make -s -C "$SRC" O="$RO" LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+	BINDGEN="$CARGO_BIN/bindgen" olddefconfig
+fail=0
+for want in RUST=y MODVERSIONS=n RANDSTRUCT_NONE=y DEBUG_INFO_BTF=n MODULES=y \
+	MODULE_UNLOAD=y EVENTFD=y VHOST_TASK=y VHOST=m TASKS_RCU=y TASKS_TRACE_RCU=y \
+	TASKS_RUDE_RCU=y SAMPLE_RUST_VHOST_TEST=m; do
+	o=${want%=*} v=${want#*=}
+	if [ "$v" = n ]; then
+		grep -q "^CONFIG_$o=" "$RO/.config" && { echo "real config: CONFIG_$o is set"; fail=1; }
+	else
+		grep -q "^CONFIG_$o=$v\$" "$RO/.config" ||
+			{ echo "real config: want CONFIG_$o=$v, got: $(grep "CONFIG_$o[= ]" "$RO/.config" || echo unset)"; fail=1; }
+	fi
+done
+echo "real config: $(grep -c '=[ym]$' "$RO/.config") options on, in $RO/.config"
+[ $fail = 0 ] && echo "real-config-check: ok (Debian's amd64 config + Rust + the project)"
+exit $fail
