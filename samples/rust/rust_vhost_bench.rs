@@ -388,7 +388,10 @@ impl kernel::Module for Bench {
             bindings::call_rcu_tasks_trace,
             bindings::rcu_barrier_tasks_trace,
         )?;
-        trace_reader_cost(bindings::rcu_read_lock_trace, bindings::rcu_read_unlock_trace)?;
+        trace_reader_cost(
+            bindings::rcu_read_lock_trace,
+            bindings::rcu_read_unlock_trace,
+        )?;
         task_work_cost()?;
         Ok(Self {
             _tw: ModuleBarrier::new(),
