@@ -209,7 +209,7 @@ boot() {
 	CONSOLE_LOG=$OUT/$name-console.log GUEST_LOG=$OUT/$name-guest.log
 	local q=(qemu-system-x86_64 "${accel[@]}" -m "${RVH_MEM:-1024}" -smp 2 -no-reboot
 		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$OUT/$name-initramfs.cpio.gz"
-		-append "console=ttyS0 panic=-1 rvh.mode=${3:-batch} ${RVH_APPEND:-}")
+		-append "console=ttyS0 panic=-1 tsc=reliable rvh.mode=${3:-batch} ${RVH_APPEND:-}")
 	if [ "${3:-}" = interactive ]; then
 		"${q[@]}" -nographic
 		return
