@@ -23,7 +23,8 @@ bench:
 # The whole suite on a KASAN/kmemleak/lockdep kernel, with the long hostile
 # client and lifecycle storms.
 test-debug:
-	RVH_FLAVOUR=debug RVH_SCALE=full RVH_TIMEOUT=$${RVH_TIMEOUT:-4800} $(RVH) test
+	RVH_FLAVOUR=debug RVH_SCALE=full RVH_TIMEOUT=$${RVH_TIMEOUT:-5400} \
+		RVH_TEST_TIMEOUT=$${RVH_TEST_TIMEOUT:-2400} $(RVH) test
 
 build:
 	$(RVH) build

@@ -42,7 +42,7 @@ use kernel::{
     sync::rcu_tasks::{self, RcuHead, TasksTrace, TracePointer},
     sync::{Arc, CondVar, Mutex},
     task_work::{self, Notify, TaskWork, TaskWorkItem},
-    uaccess::{UserSlice, UserSliceReader},
+    uaccess::{get_user, put_user, UserSlice, UserSliceReader},
     vhost_task::{VhostTask, VhostWorker, WorkerContext},
 };
 
@@ -152,24 +152,17 @@ impl RingCfg {
         }
     }
 
-    fn u16_to(&self, v: u16) -> [u8; 2] {
-        if self.has(VIRTIO_F_VERSION_1) {
-            v.to_le_bytes()
-        } else {
-            v.to_ne_bytes()
-        }
-    }
-
     fn get_u16(&self, uaddr: usize) -> Result<u16> {
-        let mut b = [0u8; 2];
-        UserSlice::new(uaddr, 2).reader().read_slice(&mut b)?;
-        Ok(self.u16_from(b))
+        Ok(self.u16_from(get_user::<u16>(uaddr)?.to_ne_bytes()))
     }
 
     fn put_u16(&self, uaddr: usize, v: u16) -> Result {
-        UserSlice::new(uaddr, 2)
-            .writer()
-            .write_slice(&self.u16_to(v))
+        let v = if self.has(VIRTIO_F_VERSION_1) {
+            v.to_le()
+        } else {
+            v
+        };
+        put_user(uaddr, v)
     }
 
     fn read_desc(&self, uaddr: usize) -> Result<Desc> {
@@ -446,9 +439,11 @@ impl Worker {
         } else {
             id.to_ne_bytes()
         });
-        UserSlice::new(cfg.used_ring_addr(ring.last_used_idx), 8)
-            .writer()
-            .write_slice(&elem)?;
+        // One 8-byte store, in the byte order just built.
+        put_user(
+            cfg.used_ring_addr(ring.last_used_idx),
+            u64::from_ne_bytes(elem),
+        )?;
         // The element must be visible before the index that exposes it.
         fence(Ordering::Release);
         let new = ring.last_used_idx.wrapping_add(1);
@@ -651,13 +646,12 @@ impl Inner {
         if self.num == 0 {
             return Err(EFAULT);
         }
-        let mut b = [0u8; 2];
-        UserSlice::new(avail + 2, 2).reader().read_slice(&mut b)?;
-        UserSlice::new(used + 2, 2).reader().read_slice(&mut b)?;
+        get_user::<u16>(avail + 2)?;
+        let used_idx = get_user::<u16>(used + 2)?;
         let used_idx = if self.features & VIRTIO_F_VERSION_1 != 0 {
-            u16::from_le_bytes(b)
+            u16::from_le(used_idx)
         } else {
-            u16::from_ne_bytes(b)
+            used_idx
         };
         let mut ring = t.data().ring.lock();
         ring.last_used_idx = used_idx;

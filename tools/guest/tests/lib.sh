@@ -1,6 +1,8 @@
 # Sourced by the guest tests.
 set -e
 load() {
+	# The Rust device takes the C device's node name unless told otherwise.
+	[ "$1" != rust_vhost_test ] || ! grep -q "^vhost_test " /proc/modules || rmmod vhost_test
 	grep -q "^$1 " /proc/modules || insmod "/modules/$1.ko"
 }
 
