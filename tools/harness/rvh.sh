@@ -301,25 +301,18 @@ rustdoc)
 	echo "rustdoc: $OBJ/Documentation/output/rust/rustdoc/kernel/index.html"
 	;;
 rust-analyzer)
-	# rust-project.json for the kernel crate and the samples, with paths that
-	# point into this repository rather than at the symlinks in the cache.
+	# rust-project.json for the kernel crate and the samples (built in-tree
+	# too), with paths that point into this repository, not at the symlinks.
 	build
 	"${KMAKE[@]}" rust-analyzer >/dev/null
-	"${KMAKE[@]}" M="$EXT" rust-analyzer >/dev/null
-	python3 - "$OBJ/rust-project.json" "$EXT/rust-project.json" "$REPO/rust-project.json" <<-'PY'
+	python3 - "$OBJ/rust-project.json" "$REPO/rust-project.json" <<-'PY'
 	import json, os, sys
-	tree, ext, out = sys.argv[1:]
-	proj = json.load(open(tree))
-	names = {c["display_name"] for c in proj["crates"]}
-	for c in json.load(open(ext))["crates"]:
-	    if c["display_name"] not in names:
-	        proj["crates"].append(c)
-	def real(c):
+	proj = json.load(open(sys.argv[1]))
+	for c in proj["crates"]:
 	    c["root_module"] = os.path.realpath(c["root_module"])
-	    return c
-	proj["crates"] = [real(c) for c in proj["crates"]]
-	json.dump(proj, open(out, "w"), indent=1)
-	print(f"rust-analyzer: {out} ({len(proj['crates'])} crates)")
+	json.dump(proj, open(sys.argv[2], "w"), indent=1)
+	ours = [c["display_name"] for c in proj["crates"] if "rust_vhost" in c["display_name"]]
+	print(f"rust-analyzer: {sys.argv[2]}: {len(proj['crates'])} crates, samples: {ours}")
 	PY
 	;;
 clean)
