@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS="linux-source-6.12 rustc-web rust-web-src rust-web-clippy clang-19 lld-19
 llvm-19 libclang-19-dev flex bison bc libelf-dev libssl-dev cpio kmod
-busybox-static qemu-system-x86 python3 make gcc xz-utils git gnuplot-nox python3-ply"
+busybox-static qemu-system-x86 python3 make gcc xz-utils git gnuplot-nox python3-ply python3-git"
 BINDGEN_VERSION=0.71.1
 CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 
