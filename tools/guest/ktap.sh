@@ -14,9 +14,11 @@ fail=0
 for t in $tests; do
 	n=$((n + 1))
 	name=$(basename "$t" .sh)
+	t0=$(cut -d' ' -f1 /proc/uptime)
 	timeout -s KILL "${RVH_TEST_TIMEOUT:-300}" sh "$t" >/tmp/out 2>&1
 	rc=$?
 	sed 's/^/    # /' /tmp/out
+	echo "    # $name took $(echo "$t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{printf "%.1f", $2 - $1}') s"
 	if [ $rc = 0 ]; then
 		echo "    ok $n $name"
 	elif [ $rc = 77 ]; then
