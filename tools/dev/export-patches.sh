@@ -74,6 +74,9 @@ if [ "${1:-}" = --check ]; then
 	BOBJ=$CACHE/build-bisect
 	mkdir -p "$BOBJ"
 	cp "$OBJ/.config" "$BOBJ/.config"
+	# The doctests are run by make test; building them after every patch
+	# would double the time this takes.
+	"$SER/scripts/config" --file "$BOBJ/.config" -d RUST_KERNEL_DOCTESTS
 	fails=0
 	for c in $(git rev-list --reverse pristine..rvh); do
 		git checkout -q "$c"
