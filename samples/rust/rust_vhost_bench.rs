@@ -227,24 +227,27 @@ fn nops() -> Result<KVec<Pin<KBox<Nop>>>> {
     Ok(v)
 }
 
+/// The Rust side of both add + cancel comparisons: one boxed item, added and taken back.
+fn rust_add_cancel(cur: &kernel::task::Task) -> Result<u64> {
+    let mut item = KBox::pin(
+        Nop {
+            work: TaskWork::new(),
+        },
+        GFP_KERNEL,
+    )?;
+    let t = now_ns();
+    for _ in 0..N {
+        task_work::add(cur, item, Notify::None)?;
+        item = task_work::cancel_first::<Nop, 0>(cur).ok_or(EINVAL)?;
+    }
+    Ok(per_op(now_ns() - t))
+}
+
 fn task_work_cost() -> Result {
     let cur = current!();
     compare(
         "task_work_add+cancel",
-        || {
-            let mut item = KBox::pin(
-                Nop {
-                    work: TaskWork::new(),
-                },
-                GFP_KERNEL,
-            )?;
-            let t = now_ns();
-            for _ in 0..N {
-                task_work::add(cur, item, Notify::None)?;
-                item = task_work::cancel_first::<Nop, 0>(cur).ok_or(EINVAL)?;
-            }
-            Ok(per_op(now_ns() - t))
-        },
+        || rust_add_cancel(cur),
         || {
             let mut head = bindings::callback_head {
                 next: core::ptr::null_mut(),
@@ -267,20 +270,7 @@ fn task_work_cost() -> Result {
     let queued = core::sync::atomic::AtomicBool::new(false);
     compare(
         "task_work_add+cancel/c-with-module-ref",
-        || {
-            let mut item = KBox::pin(
-                Nop {
-                    work: TaskWork::new(),
-                },
-                GFP_KERNEL,
-            )?;
-            let t = now_ns();
-            for _ in 0..N {
-                task_work::add(cur, item, Notify::None)?;
-                item = task_work::cancel_first::<Nop, 0>(cur).ok_or(EINVAL)?;
-            }
-            Ok(per_op(now_ns() - t))
-        },
+        || rust_add_cancel(cur),
         || {
             let mut head = bindings::callback_head {
                 next: core::ptr::null_mut(),

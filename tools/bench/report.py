@@ -56,6 +56,9 @@ def main():
             alloc = {"buffers": int(f[1]), "allocations": int(f[2])}
         elif f[0] == "RUNS":
             runs = int(f[1])
+        elif f[0] == "CLOCK" and f[1:] != ["tsc"]:
+            print(f"WARNING: the guest clocksource is {' '.join(f[1:])}, not tsc: the "
+                  "primitive figures are in jiffies steps and not usable; run again")
 
     print("Primitives, ns/op (median of rounds; min-max), Rust API against C calls:")
     print(f"  {'operation':44} {'Rust':>16} {'C':>16} {'Rust/C':>7}")

@@ -3,6 +3,9 @@
 # DEV, MEM and ALLOC lines for tools/bench/report.py; nothing is asserted.
 set -e
 rounds=${RVH_ROUNDS:-5}
+# ns/op figures need the TSC: without a reference timer, TSC calibration
+# under TCG sometimes fails and the kernel falls back to jiffies.
+echo "CLOCK $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "### primitives (rust_vhost_bench, kernel log)"
 insmod /modules/rust_vhost_bench.ko
 rmmod rust_vhost_bench
