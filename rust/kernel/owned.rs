@@ -78,17 +78,24 @@ unsafe impl<T> OwnedPointer<T> for Pin<KBox<T>> {
     }
 }
 
-/// Sets `queued`; returns false if it was already set. The only owner of an item cannot have
-/// given it to a list already, so for it a plain store does (no atomic read-modify-write).
+/// Marks an item queued; returns false if it already was.
+///
+/// Only items with shared owners ([`Arc`]) keep the flag: the only owner of an item (a
+/// `Pin<KBox>`) cannot give it to a list twice, and nothing else can look at the item while the
+/// list owns it, so for those nothing is stored at all.
 #[inline(always)]
 pub(crate) fn mark_queued(queued: &AtomicBool, unique: bool) -> bool {
-    if unique {
-        queued.store(true, Ordering::Relaxed);
-        true
-    } else {
-        queued
+    unique
+        || queued
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+}
+
+/// Undoes [`mark_queued`], when the list gives the item back or did not take it.
+#[inline(always)]
+pub(crate) fn clear_queued(queued: &AtomicBool, unique: bool) {
+    if !unique {
+        queued.store(false, Ordering::Release);
     }
 }
 

@@ -62,7 +62,6 @@
 
 use crate::{
     bindings,
-    error::to_result,
     owned::{OwnedPointer, Refused},
     prelude::*,
     sync::{
@@ -99,6 +98,7 @@ pub enum Notify {
 }
 
 impl Notify {
+    #[inline]
     fn as_raw(self) -> u32 {
         match self {
             Notify::None => bindings::task_work_notify_mode_TWA_NONE,
@@ -147,6 +147,7 @@ impl Mode {
         self.no_alloc
     }
 
+    #[inline]
     fn as_raw(self) -> u32 {
         let flags = if self.no_alloc {
             bindings::task_work_notify_mode_TWAF_NO_ALLOC
@@ -158,6 +159,7 @@ impl Mode {
 }
 
 impl From<Notify> for Mode {
+    #[inline]
     fn from(notify: Notify) -> Mode {
         Mode {
             notify,
@@ -173,8 +175,10 @@ impl From<Notify> for Mode {
 ///
 /// # Invariants
 ///
-/// `queued` is true from a successful [`add`] until the item's run starts or a cancel takes it
-/// back; while it is true, `head` is on exactly one task's list, and the item is owned by it.
+/// For items with shared owners ([`Arc`]), `queued` is true from a successful [`add`] until the
+/// item's run starts or a cancel takes it back; while it is true, `head` is on exactly one task's
+/// list, and the item is owned by it. Uniquely owned items (`Pin<KBox>`) do not use `queued`: the
+/// box itself is the proof that no list has them.
 #[repr(C)]
 pub struct TaskWork<T: ?Sized, const ID: u64 = 0> {
     head: Opaque<bindings::callback_head>,
@@ -209,6 +213,9 @@ impl<T: ?Sized, const ID: u64> TaskWork<T, ID> {
 
     /// Returns whether the item is on a task's list right now. The answer may be stale by the
     /// time the caller looks at it.
+    ///
+    /// Only items with shared owners ([`Arc`]) are tracked: a uniquely owned item cannot be
+    /// looked at while a list owns it (except by a [`cancel_match`] predicate, which sees false).
     pub fn is_queued(&self) -> bool {
         self.queued.load(Ordering::Acquire)
     }
@@ -235,10 +242,12 @@ impl<T: ?Sized, const ID: u64> Default for TaskWork<T, ID> {
 /// [`cancel_first`] and [`cancel_match`] recognise the items of a type by the address of its
 /// trampoline. Rust gives no unique address to the instances of a generic function: two with the
 /// same machine code may be merged (by rustc's function merging, or by the linker's identical
-/// code folding). Each trampoline therefore passes the address of its type's own tag, a
-/// distinct writable static made by [`impl_has_task_work!`], to [`core::hint::black_box`]. The
-/// instances then differ in what they reference, so no folding can merge them, and the address
-/// of a trampoline identifies exactly one item type.
+/// code folding). Each trampoline therefore hands the address of its type's own tag, a
+/// distinct writable static made by [`impl_has_task_work!`], to an empty `asm!` statement in a
+/// register. The instances then differ in what they reference, so no folding can merge them,
+/// and the address of a trampoline identifies exactly one item type. The cost is one
+/// instruction; [`core::hint::black_box`] would also work, but it needs a stack slot, and so a
+/// stack frame, which keeps the trampoline from tail-calling into the item's code.
 ///
 /// The other way round, one type must not have two trampoline addresses. The trampoline is never
 /// inlined, and all its users ([`add`] and the cancels) are instantiated in the crate that
@@ -388,7 +397,14 @@ unsafe extern "C" fn run_trampoline<T: TaskWorkItem<ID>, const ID: u64>(
     head: *mut bindings::callback_head,
 ) {
     // Makes each instance distinct; see `TypeTag`.
-    core::hint::black_box(ptr::from_ref(T::type_tag()));
+    // SAFETY: The template is a comment: the statement only takes the tag's address as a number.
+    unsafe {
+        core::arch::asm!(
+            "/* {0} */",
+            in(reg) ptr::from_ref(T::type_tag()) as usize,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
     // SAFETY: By the function's safety rule, `head` is in a `TaskWork<T, ID>` of an owned item;
     // `head` is the first field of the `repr(C)` `TaskWork`.
     let this = unsafe { take(head.cast::<TaskWork<T, ID>>()) };
@@ -404,7 +420,8 @@ unsafe extern "C" fn run_trampoline<T: TaskWorkItem<ID>, const ID: u64>(
 /// `work` must be the field of an item queued by [`add`] that was just taken off its list.
 unsafe fn take<T: TaskWorkItem<ID>, const ID: u64>(work: *mut TaskWork<T, ID>) -> T::Pointer {
     // SAFETY: The caller promises that `work` is valid.
-    unsafe { (*work).queued.store(false, Ordering::Release) };
+    let queued = unsafe { &(*work).queued };
+    crate::owned::clear_queued(queued, <T::Pointer as OwnedPointer<T>>::UNIQUE);
     // SAFETY: `work` is the field of a `T`, and the list owned the pointer from `into_raw`.
     unsafe { <T::Pointer as OwnedPointer<T>>::from_raw(T::work_container_of(work)) }
 }
@@ -443,6 +460,7 @@ unsafe fn take<T: TaskWorkItem<ID>, const ID: u64>(work: *mut TaskWork<T, ID>) -
 /// task_work::run_pending();
 /// # Ok::<(), Error>(())
 /// ```
+#[inline]
 pub fn add<T, const ID: u64, P>(
     task: &Task,
     item: P,
@@ -460,10 +478,11 @@ where
     let error = if !crate::owned::mark_queued(queued, P::UNIQUE) {
         EBUSY
     } else if !try_module_get(T::owner()) {
-        queued.store(false, Ordering::Release);
+        crate::owned::clear_queued(queued, P::UNIQUE);
         ENODEV
     } else {
-        // SAFETY: `work` is valid, and no list has it (`queued` was false).
+        // SAFETY: `work` is valid, and no list has it: `queued` was false, or `ptr` came from
+        // the item's only owner.
         let head = unsafe { TaskWork::raw_get(work) };
         // SAFETY: As above; the function is the one for `T`'s items.
         unsafe { (*head).func = Some(run_trampoline::<T, ID>) };
@@ -472,7 +491,7 @@ where
         match raw_add(task, head, mode.into().as_raw()) {
             Ok(()) => return Ok(()),
             Err(e) => {
-                queued.store(false, Ordering::Release);
+                crate::owned::clear_queued(queued, P::UNIQUE);
                 // SAFETY: Taken just above, not handed over.
                 unsafe { module_put(T::owner()) };
                 e
@@ -572,6 +591,7 @@ where
 /// assert!(task_work::cancel_first::<B, 0>(current!()).is_some());
 /// # Ok::<(), Error>(())
 /// ```
+#[inline]
 pub fn cancel_first<T, const ID: u64>(task: &Task) -> Option<T::Pointer>
 where
     T: TaskWorkItem<ID>,
@@ -740,12 +760,14 @@ pub mod raw {
     ///
     /// `head` must be valid, not queued, have a `func` that frees or reuses it correctly, and
     /// stay valid until that function runs or the head is cancelled.
+    #[inline]
     pub unsafe fn add(task: &Task, head: *mut bindings::callback_head, mode: Mode) -> Result {
         raw_add(task, head, mode.as_raw())
     }
 
     /// `task_work_cancel_func(task, func)`: dequeues the first head of `task` whose function is
     /// `func`, and returns it (or null).
+    #[inline]
     pub fn cancel_func(
         task: &Task,
         func: unsafe extern "C" fn(*mut bindings::callback_head),
@@ -758,18 +780,31 @@ pub mod raw {
     /// # Safety
     ///
     /// The caller must be in process context, in a task whose pending work may run here.
+    #[inline]
     pub unsafe fn run() {
         raw_run();
     }
 }
 
-// The C entry points below are not all exported to modules, so every call goes through these
-// non-generic, never-inlined functions of the built-in `kernel` crate.
+// `task_work_add()`, `try_module_get()` and `module_put()` are exported to modules, and are
+// called straight from the generic code. `task_work_run()` and the cancel functions are not, so
+// those calls go through the non-generic, never-inlined functions below, which live in the
+// built-in `kernel` crate.
 
-#[inline(never)]
+#[inline]
 fn raw_add(task: &Task, head: *mut bindings::callback_head, mode: u32) -> Result {
+    // `Task` is a `repr(transparent)` wrapper of the `task_struct`. The cast, unlike
+    // `Opaque::get` and `to_result`, is inlined into the generic callers in other crates.
+    let task = ptr::from_ref(task)
+        .cast_mut()
+        .cast::<bindings::task_struct>();
     // SAFETY: `task` is valid for the call; the caller gives a valid, unqueued `head`.
-    to_result(unsafe { bindings::task_work_add(task.0.get(), head, mode) })
+    let ret = unsafe { bindings::task_work_add(task, head, mode) };
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(())
+    }
 }
 
 #[inline(never)]
@@ -803,32 +838,35 @@ fn raw_cancel_match(
     unsafe { bindings::task_work_cancel_match(task.0.get(), Some(pred), data) }
 }
 
-#[inline(never)]
+/// Takes a reference on `module`, the owner of an item type. Built-in code has no module (its
+/// `owner()` is a constant null), and then nothing is called at all.
+#[inline]
 fn try_module_get(module: *mut bindings::module) -> bool {
+    if module.is_null() {
+        return true;
+    }
     #[cfg(CONFIG_MODULE_UNLOAD)]
-    // SAFETY: `module` is null or the live module that is calling us.
+    // SAFETY: `module` is the live module that is calling us.
     unsafe {
         bindings::try_module_get(module)
     }
     #[cfg(not(CONFIG_MODULE_UNLOAD))]
-    {
-        let _ = module;
-        true
-    }
+    true
 }
 
 /// # Safety
 ///
 /// The caller must own a reference on `module` taken by `try_module_get`.
-#[inline(never)]
+#[inline]
 unsafe fn module_put(module: *mut bindings::module) {
+    if module.is_null() {
+        return;
+    }
     #[cfg(CONFIG_MODULE_UNLOAD)]
     // SAFETY: The caller owns the reference.
     unsafe {
         bindings::module_put(module)
     };
-    #[cfg(not(CONFIG_MODULE_UNLOAD))]
-    let _ = module;
 }
 
 /// KUnit tests that need more set-up than an example should show. They run as doctests.

@@ -115,6 +115,7 @@ pub trait CallFlavour: Flavour {
     /// assert_eq!(o.runs.load(Ordering::Relaxed), 1);
     /// # Ok::<(), Error>(())
     /// ```
+    #[inline]
     fn call<T, const ID: u64, P>(item: P) -> Result<(), Refused<P>>
     where
         T: RcuTasksItem<ID, Pointer = P>,
@@ -141,6 +142,7 @@ pub trait CallFlavour: Flavour {
     /// TasksTrace::barrier();
     /// # Ok::<(), Error>(())
     /// ```
+    #[inline]
     fn free<T, const ID: u64, P>(item: P) -> Result<(), Refused<P>>
     where
         T: HasRcuHead<T, ID>,
@@ -208,13 +210,23 @@ impl Flavour for Tasks {
 }
 
 impl CallFlavour for Tasks {
-    #[inline(never)]
+    #[inline]
     unsafe fn raw_call(
         head: *mut bindings::callback_head,
         func: unsafe extern "C" fn(*mut bindings::callback_head),
     ) {
+        // The exported function itself where it exists; without `CONFIG_TASKS_RCU` it is a macro
+        // alias of `call_rcu()`, which the helper expands.
+        #[cfg(CONFIG_TASKS_RCU)]
         // SAFETY: The caller promises that `head` is valid, unqueued, and lives until `func`.
-        unsafe { bindings::rcu_tasks_call(head, Some(func)) }
+        unsafe {
+            bindings::call_rcu_tasks(head, Some(func))
+        }
+        #[cfg(not(CONFIG_TASKS_RCU))]
+        // SAFETY: As above.
+        unsafe {
+            bindings::rcu_tasks_call(head, Some(func))
+        }
     }
 
     #[inline(never)]
@@ -240,7 +252,7 @@ impl Flavour for TasksTrace {
 
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
 impl CallFlavour for TasksTrace {
-    #[inline(never)]
+    #[inline]
     unsafe fn raw_call(
         head: *mut bindings::callback_head,
         func: unsafe extern "C" fn(*mut bindings::callback_head),
@@ -353,8 +365,9 @@ impl<F: CallFlavour> Drop for ModuleBarrier<F> {
 ///
 /// # Invariants
 ///
-/// `queued` is true from a successful queueing until the callback starts; meanwhile the RCU
-/// callback list owns the item.
+/// For items with shared owners ([`Arc`](crate::sync::Arc)), `queued` is true from a successful
+/// queueing until the callback starts; meanwhile the RCU callback list owns the item. Uniquely
+/// owned items (`Pin<KBox>`) do not use `queued`: nothing else can reach them while queued.
 #[repr(C)]
 pub struct RcuHead<T: ?Sized, const ID: u64 = 0> {
     head: Opaque<bindings::callback_head>,
@@ -378,6 +391,9 @@ impl<T: ?Sized, const ID: u64> RcuHead<T, ID> {
     }
 
     /// Returns whether the item is waiting for a grace period. May be stale when looked at.
+    ///
+    /// Only items with shared owners ([`Arc`](crate::sync::Arc)) are tracked; a uniquely owned
+    /// item cannot be looked at while it waits.
     pub fn is_queued(&self) -> bool {
         self.queued.load(Ordering::Acquire)
     }
@@ -473,6 +489,7 @@ pub trait RcuTasksItem<const ID: u64 = 0>: HasRcuHead<Self, ID> + Sized {
     fn run(this: Self::Pointer);
 }
 
+#[inline]
 fn queue<F: CallFlavour + ?Sized, T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
     item: P,
     func: unsafe extern "C" fn(*mut bindings::callback_head),
@@ -504,7 +521,8 @@ unsafe fn take<T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
 ) -> P {
     let head = head.cast::<RcuHead<T, ID>>();
     // SAFETY: The caller promises that `head` is valid.
-    unsafe { (*head).queued.store(false, Ordering::Release) };
+    let queued = unsafe { &(*head).queued };
+    crate::owned::clear_queued(queued, P::UNIQUE);
     // SAFETY: `head` is in a `T` whose ownership the list held, from `P::into_raw`.
     unsafe { P::from_raw(T::head_container_of(head)) }
 }
