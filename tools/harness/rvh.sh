@@ -196,6 +196,15 @@ build() {
 	phase initramfs do_initramfs
 }
 
+# tsc_early_khz= for a TCG guest on an x86 host (see tools/harness/tsc-khz.c).
+tsc_append() {
+	[ "${KVM:-0}" = 1 ] || [ "$(uname -m)" != x86_64 ] && return 0
+	local bin=$CACHE/tsc-khz
+	[ "$bin" -nt "$REPO/tools/harness/tsc-khz.c" ] ||
+		gcc -O2 -o "$bin" "$REPO/tools/harness/tsc-khz.c" || return 0
+	echo "tsc_early_khz=$("$bin")"
+}
+
 # boot NAME SCRIPT [interactive]: boot with SCRIPT as /rvh/run.sh. The kernel
 # console goes to $OUT/NAME-console.log, the script's output to NAME-guest.log.
 boot() {
@@ -209,7 +218,7 @@ boot() {
 	CONSOLE_LOG=$OUT/$name-console.log GUEST_LOG=$OUT/$name-guest.log
 	local q=(qemu-system-x86_64 "${accel[@]}" -m "${RVH_MEM:-1024}" -smp 2 -no-reboot
 		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$OUT/$name-initramfs.cpio.gz"
-		-append "console=ttyS0 panic=-1 tsc=reliable rvh.mode=${3:-batch} ${RVH_APPEND:-}")
+		-append "console=ttyS0 panic=-1 tsc=reliable $(tsc_append) rvh.mode=${3:-batch} ${RVH_APPEND:-}")
 	if [ "${3:-}" = interactive ]; then
 		"${q[@]}" -nographic
 		return
@@ -272,7 +281,9 @@ bench)
 	;;
 guest)
 	[ $# -ge 2 ] || { echo "usage: rvh.sh guest 'CMD'" >&2; exit 2; }
-	build >"$OUT.build.log" 2>&1 || { cat "$OUT.build.log"; exit 1; }
+	# A child shell: `set -e` would not reach into a function called on the
+	# left of `||`, and a failed phase must stop the build.
+	"$0" build >"$OUT.build.log" 2>&1 || { cat "$OUT.build.log"; exit 1; }
 	phase boot boot guest "$2"
 	sed '/^RVH-EXIT=/d' "$GUEST_LOG"
 	exit "$(guest_status)"
