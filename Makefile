@@ -17,8 +17,9 @@ run:
 test:
 	$(RVH) test
 
+# A kernel of its own (<cache>/build-bench), with the micro-benchmarks built in.
 bench:
-	$(RVH) bench
+	RVH_FLAVOUR=bench $(RVH) bench
 
 # The whole suite on a KASAN/kmemleak/lockdep kernel, with the long hostile
 # client and lifecycle storms.

@@ -1,14 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Micro-benchmarks of the task_work and Tasks RCU abstractions against the bare C calls, run
-//! at load and printed to the kernel log (`make bench`). Nothing here is asserted.
+//! Micro-benchmarks of the task_work and Tasks RCU abstractions against the bare C calls, printed
+//! to the kernel log (`make bench`) when the module loads, or at boot when it is built in.
+//! Nothing here is asserted.
 //!
 //! Each primitive is timed in rounds that alternate the Rust API and the C calls on the same
 //! kernel, so drifts of the machine hit both. Every round is `N` operations; a line
-//! `PRIM <name> rust <median> <min> <max> c <median> <min> <max>` gives ns/op (in tenths) over
-//! the rounds. The C side calls the C functions directly where they are exported, and through
-//! `kernel::task_work::raw` (one call deeper, the bare C call) where they are not.
+//! `PRIM <name> rust <median> <min> <max> c <median> <min> <max> paired <ratio>` gives ns/op (in
+//! tenths) over the rounds, and the median of the rounds' own Rust/C ratios (in thousandths). The C side calls the C functions directly where they are exported. Where they are
+//! not (`task_work_cancel_func()`, `task_work_run()`), only built-in code can call them; the C side
+//! then goes through `kernel::task_work::raw`, whose functions are the built-in `kernel` crate's
+//! bare calls.
+//!
+//! Built in, the task_work API takes no module reference, as in C. In a module it takes one per
+//! queued item, so that the module cannot be unloaded under it; the names of the figures then end
+//! in `/module`, and one more comparison adds the same reference to the C side.
 
+use core::ptr;
 use kernel::{
     bindings,
     prelude::*,
@@ -25,7 +33,11 @@ module! {
 }
 
 const N: usize = 100_000;
-const ROUNDS: usize = 7;
+
+/// Appended to every name when the benchmarks run in a module, where the task_work API takes a
+/// module reference per queued item; built-in code has no module to pin.
+const MODE: &str = if cfg!(MODULE) { "/module" } else { "" };
+const ROUNDS: usize = 31;
 
 fn now_ns() -> u64 {
     // SAFETY: No preconditions.
@@ -39,7 +51,10 @@ fn spread(mut v: KVec<u64>) -> (u64, u64, u64) {
     (v[n / 2], v[0], v[n - 1])
 }
 
-/// Runs `rust` and `c` alternately, `ROUNDS` times each; each returns tenths of ns per op.
+/// Runs `rust` and `c` alternately, `ROUNDS` times each after a warm-up round; each returns
+/// tenths of ns per op.
+/// Which side goes first changes every round, so that neither always runs right after the
+/// other's clean-up (a barrier, say).
 fn compare(
     name: &str,
     mut rust: impl FnMut() -> Result<u64>,
@@ -47,13 +62,29 @@ fn compare(
 ) -> Result {
     let mut r = KVec::with_capacity(ROUNDS, GFP_KERNEL)?;
     let mut k = KVec::with_capacity(ROUNDS, GFP_KERNEL)?;
-    for _ in 0..ROUNDS {
-        r.push(rust()?, GFP_KERNEL)?;
-        k.push(c()?, GFP_KERNEL)?;
+    // A warm-up round, not counted: the first barrier of a boot, say, takes several times as
+    // long as the later ones.
+    rust()?;
+    c()?;
+    for i in 0..ROUNDS {
+        if i % 2 == 0 {
+            r.push(rust()?, GFP_KERNEL)?;
+            k.push(c()?, GFP_KERNEL)?;
+        } else {
+            k.push(c()?, GFP_KERNEL)?;
+            r.push(rust()?, GFP_KERNEL)?;
+        }
     }
+    // The paired figure: the Rust/C ratio of each round (in thousandths), whose two runs were
+    // next to each other in time.
+    let mut pairs = KVec::with_capacity(ROUNDS, GFP_KERNEL)?;
+    for (a, b) in r.iter().zip(k.iter()) {
+        pairs.push(a * 1000 / (*b).max(1), GFP_KERNEL)?;
+    }
+    let (pm, _, _) = spread(pairs);
     let (rm, rl, rh) = spread(r);
     let (cm, cl, ch) = spread(k);
-    pr_info!("PRIM {name} rust {rm} {rl} {rh} c {cm} {cl} {ch}\n");
+    pr_info!("PRIM {name}{MODE} rust {rm} {rl} {rh} c {cm} {cl} {ch} paired {pm}\n");
     Ok(())
 }
 
@@ -85,9 +116,16 @@ struct Cb {
 }
 kernel::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
 
-/// A bare `callback_head` in a box, for the C side.
-#[repr(transparent)]
-struct RawHead(bindings::callback_head);
+/// A bare `callback_head` in a box, for the C side. It is padded to the size of the Rust items
+/// ([`Cb`] and [`Nop`]), so that both sides allocate from the same slab cache and touch as many
+/// pages.
+#[repr(C)]
+struct RawHead(bindings::callback_head, u64);
+
+const _: () = assert!(
+    core::mem::size_of::<RawHead>() == core::mem::size_of::<Cb>()
+        && core::mem::size_of::<RawHead>() == core::mem::size_of::<Nop>()
+);
 
 /// Frees a `RawHead` (the C side's callback).
 ///
@@ -95,7 +133,7 @@ struct RawHead(bindings::callback_head);
 ///
 /// `head` comes from `KBox::into_raw` of a `RawHead`.
 unsafe extern "C" fn raw_free(head: *mut bindings::callback_head) {
-    // SAFETY: `RawHead` is `repr(transparent)` over the head; see above.
+    // SAFETY: The head is the first field of the `repr(C)` `RawHead`; see above.
     drop(unsafe { KBox::from_raw(head.cast::<RawHead>()) });
 }
 
@@ -110,10 +148,13 @@ fn raw_heads(func: unsafe extern "C" fn(*mut bindings::callback_head)) -> Result
     let mut v = KVec::with_capacity(N, GFP_KERNEL)?;
     for _ in 0..N {
         let h = KBox::new(
-            RawHead(bindings::callback_head {
-                next: core::ptr::null_mut(),
-                func: Some(func),
-            }),
+            RawHead(
+                bindings::callback_head {
+                    next: core::ptr::null_mut(),
+                    func: Some(func),
+                },
+                0,
+            ),
             GFP_KERNEL,
         )?;
         v.push(KBox::into_raw(h) as usize, GFP_KERNEL)?;
@@ -137,6 +178,23 @@ fn rust_boxes() -> Result<KVec<Pin<KBox<Cb>>>> {
     Ok(v)
 }
 
+/// The C side of [`call_cost`]: `N` bare `call_rcu_tasks*()` calls.
+fn c_queue(
+    c_call: unsafe extern "C" fn(*mut bindings::callback_head, bindings::rcu_callback_t),
+    c_barrier: unsafe extern "C" fn(),
+) -> Result<u64> {
+    let heads = raw_heads(raw_free)?;
+    let t = now_ns();
+    for h in heads {
+        // SAFETY: `h` is a fresh `RawHead`, which `raw_free` frees after the GP.
+        unsafe { c_call(h as *mut bindings::callback_head, Some(raw_free)) };
+    }
+    let dt = now_ns() - t;
+    // SAFETY: Process context.
+    unsafe { c_barrier() };
+    Ok(per_op(dt))
+}
+
 /// The cost of queueing one callback (boxes are made before the clock starts; the barrier
 /// that frees them is not timed).
 fn call_cost<F: CallFlavour>(
@@ -156,22 +214,11 @@ fn call_cost<F: CallFlavour>(
             F::barrier();
             Ok(per_op(dt))
         },
-        || {
-            let heads = raw_heads(raw_free)?;
-            let t = now_ns();
-            for h in heads {
-                // SAFETY: `h` is a fresh `RawHead`, which `raw_free` frees after the GP.
-                unsafe { c_call(h as *mut bindings::callback_head, Some(raw_free)) };
-            }
-            let dt = now_ns() - t;
-            // SAFETY: Process context.
-            unsafe { c_barrier() };
-            Ok(per_op(dt))
-        },
+        || c_queue(c_call, c_barrier),
     )
 }
 
-/// The barrier with `N` callbacks queued, in us, Rust against C.
+/// The barrier with `N` callbacks queued, in tenths of ns, Rust against C.
 fn barrier_cost<F: CallFlavour>(
     name: &str,
     c_call: unsafe extern "C" fn(*mut bindings::callback_head, bindings::rcu_callback_t),
@@ -227,7 +274,32 @@ fn nops() -> Result<KVec<Pin<KBox<Nop>>>> {
     Ok(v)
 }
 
-/// The Rust side of both add + cancel comparisons: one boxed item, added and taken back.
+/// `init_task_work(head, func)` and `task_work_add(task, head, TWA_NONE)`, as C callers queue
+/// work (the Rust API also sets the function at every add).
+///
+/// # Safety
+///
+/// As for `task_work_add()`.
+#[inline(always)]
+unsafe fn c_add(
+    task: &kernel::task::Task,
+    head: *mut bindings::callback_head,
+    func: unsafe extern "C" fn(*mut bindings::callback_head),
+) -> Result {
+    // `Task` is a `repr(transparent)` wrapper of the `task_struct`.
+    let task = ptr::from_ref(task).cast_mut().cast();
+    // SAFETY: As the caller promises; `init_task_work()` is this store.
+    unsafe { (*head).func = Some(func) };
+    // SAFETY: As the caller promises.
+    let ret =
+        unsafe { bindings::task_work_add(task, head, bindings::task_work_notify_mode_TWA_NONE) };
+    if ret < 0 {
+        return Err(Error::from_errno(ret));
+    }
+    Ok(())
+}
+
+/// The Rust side of the add + cancel comparisons: one boxed item, added and taken back.
 fn rust_add_cancel(cur: &kernel::task::Task) -> Result<u64> {
     let mut item = KBox::pin(
         Nop {
@@ -243,58 +315,67 @@ fn rust_add_cancel(cur: &kernel::task::Task) -> Result<u64> {
     Ok(per_op(now_ns() - t))
 }
 
+/// The C side: one head, added and taken back with the bare calls. `task_work_cancel_func()` is
+/// not exported; `raw::cancel_func` is the built-in `kernel` crate's call of it.
+fn c_add_cancel(cur: &kernel::task::Task) -> Result<u64> {
+    let mut head = bindings::callback_head {
+        next: ptr::null_mut(),
+        func: Some(raw_nop),
+    };
+    let t = now_ns();
+    for _ in 0..N {
+        // SAFETY: `head` is valid, and dequeued again before the next add.
+        unsafe { c_add(cur, &mut head, raw_nop)? };
+        if task_work::raw::cancel_func(cur, raw_nop).is_null() {
+            return Err(EINVAL);
+        }
+    }
+    Ok(per_op(now_ns() - t))
+}
+
 fn task_work_cost() -> Result {
     let cur = current!();
     compare(
         "task_work_add+cancel",
         || rust_add_cancel(cur),
-        || {
-            let mut head = bindings::callback_head {
-                next: core::ptr::null_mut(),
-                func: Some(raw_nop),
-            };
-            let t = now_ns();
-            for _ in 0..N {
-                // SAFETY: `head` is valid, and dequeued again before the next add.
-                unsafe { task_work::raw::add(cur, &mut head, Notify::None.into())? };
-                if task_work::raw::cancel_func(cur, raw_nop).is_null() {
-                    return Err(EINVAL);
-                }
-            }
-            Ok(per_op(now_ns() - t))
-        },
+        || c_add_cancel(cur),
     )?;
-    // The same, with what the Rust API does for a module on top of the bare calls: a module
-    // reference while the item is queued, and the "queued" flag.
-    let me = THIS_MODULE.as_ptr();
-    let queued = core::sync::atomic::AtomicBool::new(false);
+    // The method's own noise: the C side against itself.
     compare(
-        "task_work_add+cancel/c-with-module-ref",
-        || rust_add_cancel(cur),
-        || {
-            let mut head = bindings::callback_head {
-                next: core::ptr::null_mut(),
-                func: Some(raw_nop),
-            };
-            let t = now_ns();
-            for _ in 0..N {
-                // SAFETY: Our own, live module.
-                if !unsafe { bindings::try_module_get(me) } {
-                    return Err(ENODEV);
-                }
-                queued.store(true, core::sync::atomic::Ordering::Relaxed);
-                // SAFETY: `head` is valid, and dequeued again before the next add.
-                unsafe { task_work::raw::add(cur, &mut head, Notify::None.into())? };
-                if task_work::raw::cancel_func(cur, raw_nop).is_null() {
-                    return Err(EINVAL);
-                }
-                queued.store(false, core::sync::atomic::Ordering::Release);
-                // SAFETY: Taken above.
-                unsafe { bindings::module_put(me) };
-            }
-            Ok(per_op(now_ns() - t))
-        },
+        "null:task_work_add+cancel",
+        || c_add_cancel(cur),
+        || c_add_cancel(cur),
     )?;
+    if cfg!(MODULE) {
+        // What the Rust API does in a module on top of the bare calls, done in C: a module
+        // reference while the item is queued.
+        let me = THIS_MODULE.as_ptr();
+        compare(
+            "task_work_add+cancel/c-with-module-ref",
+            || rust_add_cancel(cur),
+            || {
+                let mut head = bindings::callback_head {
+                    next: ptr::null_mut(),
+                    func: Some(raw_nop),
+                };
+                let t = now_ns();
+                for _ in 0..N {
+                    // SAFETY: Our own, live module.
+                    if !unsafe { bindings::try_module_get(me) } {
+                        return Err(ENODEV);
+                    }
+                    // SAFETY: `head` is valid, and dequeued again before the next add.
+                    unsafe { c_add(cur, &mut head, raw_nop)? };
+                    if task_work::raw::cancel_func(cur, raw_nop).is_null() {
+                        return Err(EINVAL);
+                    }
+                    // SAFETY: Taken above.
+                    unsafe { bindings::module_put(me) };
+                }
+                Ok(per_op(now_ns() - t))
+            },
+        )?;
+    }
     compare(
         "task_work_add+run",
         || {
@@ -306,21 +387,24 @@ fn task_work_cost() -> Result {
             }
             Ok(per_op(now_ns() - t))
         },
-        || {
-            let heads = raw_heads(raw_free)?;
-            let t = now_ns();
-            for h in heads {
-                // SAFETY: `h` is a fresh head, freed by `raw_free` when it runs; we are in
-                // process context.
-                unsafe {
-                    task_work::raw::add(cur, h as *mut _, Notify::None.into())?;
-                    bindings::clear_notify_signal();
-                    task_work::raw::run();
-                }
-            }
-            Ok(per_op(now_ns() - t))
-        },
+        || c_add_run(cur),
     )
+}
+
+/// The C side of add + run: `N` fresh heads, each queued and run with the bare calls.
+fn c_add_run(cur: &kernel::task::Task) -> Result<u64> {
+    let heads = raw_heads(raw_free)?;
+    let t = now_ns();
+    for h in heads {
+        // SAFETY: `h` is a fresh head, freed by `raw_free` when it runs; we are in process
+        // context.
+        unsafe {
+            c_add(cur, h as *mut _, raw_free)?;
+            bindings::clear_notify_signal();
+            task_work::raw::run();
+        }
+    }
+    Ok(per_op(now_ns() - t))
 }
 
 /// The read-side pair: the Rust guard against the C functions it wraps, called through the
@@ -369,12 +453,12 @@ impl kernel::Module for Bench {
             bindings::rcu_barrier_tasks_trace,
         )?;
         barrier_cost::<Tasks>(
-            "rcu_barrier_tasks(100k queued)",
+            "rcu_barrier_tasks/100k-queued",
             bindings::call_rcu_tasks,
             bindings::rcu_barrier_tasks,
         )?;
         barrier_cost::<TasksTrace>(
-            "rcu_barrier_tasks_trace(100k queued)",
+            "rcu_barrier_tasks_trace/100k-queued",
             bindings::call_rcu_tasks_trace,
             bindings::rcu_barrier_tasks_trace,
         )?;
@@ -383,6 +467,30 @@ impl kernel::Module for Bench {
             bindings::rcu_read_unlock_trace,
         )?;
         task_work_cost()?;
+        if !cfg!(MODULE) {
+            // The method's own noise, for the other two kinds of figure: C against itself.
+            compare(
+                "null:call_rcu_tasks_trace",
+                || {
+                    c_queue(
+                        bindings::call_rcu_tasks_trace,
+                        bindings::rcu_barrier_tasks_trace,
+                    )
+                },
+                || {
+                    c_queue(
+                        bindings::call_rcu_tasks_trace,
+                        bindings::rcu_barrier_tasks_trace,
+                    )
+                },
+            )?;
+            let cur = current!();
+            compare(
+                "null:task_work_add+run",
+                || c_add_run(cur),
+                || c_add_run(cur),
+            )?;
+        }
         Ok(Self {
             _tw: ModuleBarrier::new(),
         })

@@ -42,9 +42,11 @@ def main():
         f = line.split()
         if not f:
             continue
-        if f[0] == "PRIM" and len(f) == 10:
+        if f[0] == "PRIM" and len(f) >= 10:
             r, c = [int(x) / 10 for x in f[3:6]], [int(x) / 10 for x in f[7:10]]
-            prims.append({"name": f[1], "rust": r, "c": c, "ratio": r[0] / c[0]})
+            paired = int(f[11]) / 1000 if len(f) >= 12 else None
+            prims.append({"name": f[1], "rust": r, "c": c, "ratio": r[0] / c[0],
+                          "paired_ratio": paired})
         elif f[0] == "DEV" and len(f) >= 9:
             d = dev.setdefault(f[1], {}).setdefault(f[2], {"real": [], "sys": [], "spurious": []})
             d["real"].append(float(f[5]))
@@ -60,12 +62,16 @@ def main():
             print(f"WARNING: the guest clocksource is {' '.join(f[1:])}, not tsc: the "
                   "primitive figures are in jiffies steps and not usable; run again")
 
-    print("Primitives, ns/op (median of rounds; min-max), Rust API against C calls:")
-    print(f"  {'operation':44} {'Rust':>16} {'C':>16} {'Rust/C':>7}")
+    print("Primitives, ns/op (median of rounds; min-max), Rust API against C calls;")
+    print("Rust/C is the ratio of the medians, paired the median of each round's own ratio:")
+    print(f"  {'operation':44} {'Rust':>16} {'C':>16} {'Rust/C':>7} {'paired':>7}")
     for p in prims:
-        r, c = p["rust"], p["c"]
-        print(f"  {p['name']:44} {r[0]:8.1f} ({r[1]:.0f}-{r[2]:.0f}) "
-              f"{c[0]:8.1f} ({c[1]:.0f}-{c[2]:.0f}) {p['ratio']:7.3f}")
+        # Barrier latencies are in ns too; shown in ms.
+        k, unit = (1e6, " ms") if "barrier" in p["name"] else (1, "")
+        r, c = [x / k for x in p["rust"]], [x / k for x in p["c"]]
+        print(f"  {p['name'] + unit:44} {r[0]:8.1f} ({r[1]:.0f}-{r[2]:.0f}) "
+              f"{c[0]:8.1f} ({c[1]:.0f}-{c[2]:.0f}) {p['ratio']:7.3f} "
+              f"{p['paired_ratio'] or float('nan'):7.3f}")
 
     cases = []
     print("\nvirtio_test, 0x100000 buffers, wall seconds (median; min-max), guest sys seconds:")
