@@ -7,8 +7,9 @@
 //! Each primitive is timed in rounds that alternate the Rust API and the C calls on the same
 //! kernel, so drifts of the machine hit both. Every round is `N` operations; a line
 //! `PRIM <name> rust <median> <min> <max> c <median> <min> <max> paired <ratio>` gives ns/op (in
-//! tenths) over the rounds, and the median of the rounds' own Rust/C ratios (in thousandths). The C side calls the C functions directly where they are exported. Where they are
-//! not (`task_work_cancel_func()`, `task_work_run()`), only built-in code can call them; the C side
+//! tenths) over the rounds, and the median of the rounds' own Rust/C ratios (in thousandths).
+//! The C side calls the C functions directly where they are exported. Where they are not
+//! (`task_work_cancel_func()`, `task_work_run()`), only built-in code can call them; the C side
 //! then goes through `kernel::task_work::raw`, whose functions are the built-in `kernel` crate's
 //! bare calls.
 //!
