@@ -54,6 +54,7 @@ fn spread(mut v: KVec<u64>) -> (u64, u64, u64) {
 
 /// Runs `rust` and `c` alternately, `ROUNDS` times each after a warm-up round; each returns
 /// tenths of ns per op.
+///
 /// Which side goes first changes every round, so that neither always runs right after the
 /// other's clean-up (a barrier, say).
 fn compare(
@@ -342,11 +343,8 @@ fn task_work_cost() -> Result {
         || c_add_cancel(cur),
     )?;
     // The method's own noise: the C side against itself.
-    compare(
-        "null:task_work_add+cancel",
-        || c_add_cancel(cur),
-        || c_add_cancel(cur),
-    )?;
+    let add_cancel = || c_add_cancel(cur);
+    compare("null:task_work_add+cancel", add_cancel, add_cancel)?;
     if cfg!(MODULE) {
         // What the Rust API does in a module on top of the bare calls, done in C: a module
         // reference while the item is queued.
@@ -470,27 +468,17 @@ impl kernel::Module for Bench {
         task_work_cost()?;
         if !cfg!(MODULE) {
             // The method's own noise, for the other two kinds of figure: C against itself.
-            compare(
-                "null:call_rcu_tasks_trace",
-                || {
-                    c_queue(
-                        bindings::call_rcu_tasks_trace,
-                        bindings::rcu_barrier_tasks_trace,
-                    )
-                },
-                || {
-                    c_queue(
-                        bindings::call_rcu_tasks_trace,
-                        bindings::rcu_barrier_tasks_trace,
-                    )
-                },
-            )?;
+            // Each side is the same `Copy` closure.
+            let queue = || {
+                c_queue(
+                    bindings::call_rcu_tasks_trace,
+                    bindings::rcu_barrier_tasks_trace,
+                )
+            };
+            compare("null:call_rcu_tasks_trace", queue, queue)?;
             let cur = current!();
-            compare(
-                "null:task_work_add+run",
-                || c_add_run(cur),
-                || c_add_run(cur),
-            )?;
+            let add_run = || c_add_run(cur);
+            compare("null:task_work_add+run", add_run, add_run)?;
         }
         Ok(Self {
             _tw: ModuleBarrier::new(),
