@@ -7,3 +7,9 @@ void rust_helper_clear_notify_signal(void)
 {
 	clear_notify_signal();
 }
+
+/* run_pending() runs items that may sleep: report a caller that cannot. */
+void rust_helper_task_work_might_sleep(void)
+{
+	might_sleep();
+}

@@ -22,12 +22,16 @@
 //! use kernel::prelude::*;
 //!
 //! struct Nothing;
-//! impl WatchTarget for Nothing {
+//! // SAFETY: `notify` does nothing.
+//! unsafe impl WatchTarget for Nothing {
 //!     fn notify(&self) {}
 //! }
 //!
 //! assert_eq!(EventFd::from_fd(-1).err(), Some(EBADF));
-//! assert_eq!(Watch::new(12345, Nothing).err(), Some(EBADF));
+//! // SAFETY: Built-in code has no module, which C spells as a null `THIS_MODULE`.
+//! static NOMODULE: kernel::ThisModule =
+//!     unsafe { kernel::ThisModule::from_ptr(core::ptr::null_mut()) };
+//! assert_eq!(Watch::new(&NOMODULE, 12345, Nothing).err(), Some(EBADF));
 //! ```
 
 use crate::{
@@ -36,6 +40,7 @@ use crate::{
     ffi::{c_int, c_uint, c_void},
     prelude::*,
     types::Opaque,
+    ThisModule,
 };
 use core::{pin::Pin, ptr::NonNull};
 
@@ -62,8 +67,10 @@ unsafe impl Sync for EventFd {}
 impl EventFd {
     /// Takes a reference to the eventfd behind the calling process's file descriptor `fd`.
     ///
-    /// Fails with `EBADF` if `fd` is not open, and with `EINVAL` if it is not an eventfd.
+    /// Fails with `EBADF` if `fd` is not open, or if the calling task has no file table (a
+    /// vhost worker, or task work run at exit), and with `EINVAL` if it is not an eventfd.
     pub fn from_fd(fd: i32) -> Result<Self> {
+        current_files()?;
         // SAFETY: Any value is accepted; on success we get a reference.
         let ctx = from_err_ptr(unsafe { bindings::eventfd_ctx_fdget(fd) })?;
         // The type invariant holds: `eventfd_ctx_fdget` returned a context and its reference.
@@ -81,6 +88,17 @@ impl EventFd {
     }
 }
 
+/// Fails with `EBADF` if the current task has no file table: `fdget()` and `fget()` would
+/// dereference a null `current->files`. Vhost workers are made without one, and a task that is
+/// exiting runs its task work after `exit_files()`.
+fn current_files() -> Result {
+    // SAFETY: Only the task itself changes its `files` pointer, so reading its own is stable.
+    if unsafe { (*bindings::get_current()).files }.is_null() {
+        return Err(EBADF);
+    }
+    Ok(())
+}
+
 impl Drop for EventFd {
     fn drop(&mut self) {
         // SAFETY: By the type invariant, we hold a reference; it is dropped once, here.
@@ -89,7 +107,16 @@ impl Drop for EventFd {
 }
 
 /// What a [`Watch`] calls when its eventfd is written.
-pub trait WatchTarget: Send + Sync + 'static {
+///
+/// # Safety
+///
+/// `notify` runs under the eventfd's wait queue lock, with interrupts off. Implementations must
+/// not drop, directly or through shared ownership (an [`Arc`](crate::sync::Arc) cycle, a
+/// container it locks), any [`Watch`] on the same eventfd, its own included: the drop would take
+/// that lock again and deadlock, or free the watch, and `self` with it, while `notify` still
+/// runs. They must not sleep either. The types cannot express this, so implementing the trait
+/// is `unsafe`; recording the event and waking a thread is what `notify` is for.
+pub unsafe trait WatchTarget: Send + Sync + 'static {
     /// Called when the eventfd becomes readable, in atomic context (under the eventfd's wait
     /// queue lock, possibly with interrupts off): it must not sleep, and should only record the
     /// event and wake whoever handles it.
@@ -104,7 +131,8 @@ pub trait WatchTarget: Send + Sync + 'static {
 /// # Invariants
 ///
 /// `file` is an eventfd file that the value holds a reference to. If `wqh` is not null, `wait`
-/// is on that wait queue, which belongs to `file`.
+/// is on that wait queue, which belongs to `file`. The value holds a reference on `owner`, the
+/// module whose code `wait`'s function is (null for built-in code).
 #[pin_data(PinnedDrop)]
 pub struct Watch<T: WatchTarget> {
     #[pin]
@@ -113,6 +141,7 @@ pub struct Watch<T: WatchTarget> {
     table: Opaque<bindings::poll_table_struct>,
     file: NonNull<bindings::file>,
     wqh: *mut bindings::wait_queue_head,
+    owner: *mut bindings::module,
     target: T,
 }
 
@@ -126,12 +155,30 @@ impl<T: WatchTarget> Watch<T> {
     /// Watches the calling process's eventfd `fd`, calling `target.notify()` on every write.
     ///
     /// If the eventfd is already readable, `notify` is called once before this returns. Fails
-    /// with `EBADF` if `fd` is not open, `EINVAL` if it is not an eventfd or its counter is
-    /// full, and `ENOMEM`.
-    pub fn new(fd: i32, target: T) -> Result<Pin<KBox<Self>>> {
+    /// with `EBADF` if `fd` is not open or the calling task has no file table (see
+    /// [`EventFd::from_fd`]), `EINVAL` if it is not an eventfd or its counter is full,
+    /// `ENODEV` if `module` is not live (in its init function, or going away), and `ENOMEM`.
+    ///
+    /// `module` is the caller's `THIS_MODULE`, whose crate instantiates the wake function: the
+    /// watch holds a reference on it until it is dropped, so that a leaked watch keeps the
+    /// module loaded rather than leave its code on the eventfd's wait queue.
+    pub fn new(module: &'static ThisModule, fd: i32, target: T) -> Result<Pin<KBox<Self>>> {
+        current_files()?;
+        let owner = module.as_ptr();
+        if !crate::owned::get_module(owner) {
+            return Err(ENODEV);
+        }
         // SAFETY: Any value is accepted; on success we get a file reference.
-        let file = from_err_ptr(unsafe { bindings::eventfd_fget(fd) })?;
-        let file = NonNull::new(file).ok_or(EBADF)?;
+        let file = match from_err_ptr(unsafe { bindings::eventfd_fget(fd) })
+            .and_then(|f| NonNull::new(f).ok_or(EBADF))
+        {
+            Ok(file) => file,
+            Err(e) => {
+                // SAFETY: Taken above and not handed over.
+                unsafe { crate::owned::put_module(owner) };
+                return Err(e);
+            }
+        };
         let init = pin_init!(Self {
             // SAFETY: `wake::<T>` matches `wait_queue_func_t`; the entry is initialised in
             // place before anything else can see it.
@@ -147,23 +194,35 @@ impl<T: WatchTarget> Watch<T> {
             }),
             file,
             wqh: core::ptr::null_mut(),
+            owner,
             target,
         });
-        let this = match KBox::pin_init(init, GFP_KERNEL) {
+        let mut this = match KBox::pin_init(init, GFP_KERNEL) {
             Ok(this) => this,
             Err(e) => {
-                // SAFETY: We hold the reference from `eventfd_fget` and give it up.
-                unsafe { bindings::fput(file.as_ptr()) };
+                // SAFETY: We hold the reference from `eventfd_fget` and the module reference,
+                // and give them up.
+                unsafe {
+                    bindings::fput(file.as_ptr());
+                    crate::owned::put_module(owner);
+                }
                 return Err(e);
             }
         };
-        // From here on, dropping `this` puts the file and unregisters what was registered.
+        // From here on, dropping `this` puts the file and the module, and unregisters what was
+        // registered.
         let f = this.file.as_ptr();
+        // `queue::<T>` writes `wqh` through the pointer to `table` that `poll` passes back: it is
+        // derived from a pointer to the whole watch, so that it may.
+        // SAFETY: Nothing is moved out of the pinned watch.
+        let whole: *mut Self = unsafe { Pin::get_unchecked_mut(this.as_mut()) };
+        // SAFETY: `whole` points at the initialised watch.
+        let table = unsafe { Opaque::raw_get(core::ptr::addr_of!((*whole).table)) };
         // SAFETY: `f` is a live eventfd file, whose `f_op` has `poll`; `table` is initialised
-        // and pinned, so `queue::<T>` may store the wait queue in `this` and register `wait`.
+        // and pinned, so `queue::<T>` may store the wait queue in the watch and register `wait`.
         let mask = unsafe {
             match (*(*f).f_op).poll {
-                Some(poll) => poll(f, this.table.get()),
+                Some(poll) => poll(f, table),
                 None => return Err(EINVAL),
             }
         };
@@ -192,6 +251,9 @@ impl<T: WatchTarget> PinnedDrop for Watch<T> {
         }
         // SAFETY: By the type invariant, we hold a reference to `file`; it is put once, here.
         unsafe { bindings::fput(self.file.as_ptr()) };
+        // SAFETY: By the type invariant, we hold this reference; the wake function is off the
+        // queue and not running.
+        unsafe { crate::owned::put_module(self.owner) };
     }
 }
 
@@ -206,7 +268,8 @@ unsafe extern "C" fn queue<T: WatchTarget>(
     wqh: *mut bindings::wait_queue_head,
     pt: *mut bindings::poll_table_struct,
 ) {
-    // SAFETY: `pt` is the `table` field of a `Watch<T>` (`Opaque` is `repr(transparent)`).
+    // SAFETY: `pt` is the `table` field of a `Watch<T>` (`Opaque` is `repr(transparent)`),
+    // derived by `new` from a pointer to the whole watch.
     let this = unsafe { crate::container_of!(pt, Watch<T>, table) }.cast_mut();
     // SAFETY: `new` has the only reference to the watch, and is inside `vfs_poll`. An eventfd
     // has one wait queue, so this is called once; `wait` is pinned and initialised.

@@ -6,8 +6,10 @@
 //! whose opens, closes and ioctls are served by a [`MiscDevice`] implementation. Each open file
 //! gets its own state, [`MiscDevice::Ptr`], kept in the file's `private_data`.
 //!
-//! The registration takes the owning module, so an open file holds a reference on it and the
-//! module cannot be unloaded while a file is open.
+//! The file operations are one `static` table per [`MiscDevice`] type, whose owner is the
+//! type's [`MiscDevice::OWNER`]: every open file points at that table and holds a reference on
+//! the module, so neither the table nor the code can go away while a file is open, even after
+//! the registration is dropped.
 //!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h).
 //!
@@ -20,8 +22,12 @@
 //!
 //! struct Echo;
 //!
+//! // SAFETY: Built-in code has no module, which C spells as a null `THIS_MODULE`.
+//! static NOMODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
+//!
 //! impl MiscDevice for Echo {
 //!     type Ptr = KBox<Echo>;
+//!     const OWNER: &'static ThisModule = &NOMODULE;
 //!
 //!     fn open() -> Result<KBox<Echo>> {
 //!         Ok(KBox::new(Echo, GFP_KERNEL)?)
@@ -32,8 +38,6 @@
 //!     }
 //! }
 //!
-//! // SAFETY: Built-in code has no module, which C spells as a null `THIS_MODULE`.
-//! static NOMODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
 //! let reg = KBox::pin_init(
 //!     MiscDeviceRegistration::<Echo>::register(c_str!("rust-misc-example"), &NOMODULE),
 //!     GFP_KERNEL,
@@ -55,9 +59,13 @@ use crate::{
 use core::{marker::PhantomData, ptr};
 
 /// The file operations of a misc device. One value per open file, made by [`MiscDevice::open`].
-pub trait MiscDevice: Sized {
+pub trait MiscDevice: Sized + 'static {
     /// The per-file state, kept in the file's `private_data` until the file is released.
     type Ptr: ForeignOwnable + Send + Sync;
+
+    /// The module that implements the device: `&THIS_MODULE`. Its open files hold a reference
+    /// on it. [`MiscDeviceRegistration::register`] checks it against the registering module.
+    const OWNER: &'static ThisModule;
 
     /// Called on `open()`; returns the file's state.
     fn open() -> Result<Self::Ptr>;
@@ -83,10 +91,9 @@ pub trait MiscDevice: Sized {
 ///
 /// # Invariants
 ///
-/// `misc` is registered with `misc_register`, and its `fops` points at `fops`, from `register`
-/// until `drop`.
+/// `misc` is registered with `misc_register`, and its `fops` points at `T`'s static table, from
+/// `register` until `drop`.
 pub struct MiscDeviceRegistration<T: MiscDevice> {
-    fops: Opaque<bindings::file_operations>,
     misc: Opaque<bindings::miscdevice>,
     _t: PhantomData<T>,
 }
@@ -97,23 +104,19 @@ unsafe impl<T: MiscDevice> Send for MiscDeviceRegistration<T> {}
 unsafe impl<T: MiscDevice> Sync for MiscDeviceRegistration<T> {}
 
 impl<T: MiscDevice> MiscDeviceRegistration<T> {
-    /// Registers a misc device named `name` (the node is `/dev/<name>`), owned by `module`.
+    /// Registers a misc device named `name` (the node is `/dev/<name>`), from `module`, which
+    /// must be `T::OWNER`: the module whose code serves the files. Fails with `EINVAL` if not.
     pub fn register(name: &'static CStr, module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let init = move |slot: *mut Self| {
-            // SAFETY: `slot` is valid for writes, and pinned; all-zeroes is a valid value of both
-            // C structs. `fops` is set up before `misc` points at it, and `name` lives forever.
+            // The table's code is instantiated in the registering crate; its owner must be that
+            // crate's module.
+            if module.as_ptr() != T::OWNER.as_ptr() {
+                return Err(EINVAL);
+            }
+            let fops: &'static bindings::file_operations = Vtable::<T>::get();
+            // SAFETY: `slot` is valid for writes, and pinned; all-zeroes is a valid value of the C
+            // struct. The table and `name` live forever.
             unsafe {
-                let fops = Opaque::raw_get(ptr::addr_of!((*slot).fops));
-                fops.write(core::mem::zeroed());
-                (*fops).owner = module.as_ptr();
-                (*fops).open = Some(open::<T>);
-                (*fops).release = Some(release::<T>);
-                (*fops).unlocked_ioctl = Some(ioctl::<T>);
-                #[cfg(CONFIG_COMPAT)]
-                {
-                    (*fops).compat_ioctl = Some(bindings::compat_ptr_ioctl);
-                }
-                (*fops).llseek = Some(bindings::noop_llseek);
                 let misc = Opaque::raw_get(ptr::addr_of!((*slot).misc));
                 misc.write(core::mem::zeroed());
                 (*misc).minor = bindings::MISC_DYNAMIC_MINOR as c_int;
@@ -141,6 +144,28 @@ impl<T: MiscDevice> Drop for MiscDeviceRegistration<T> {
     }
 }
 
+/// The file operations of `T`'s files: one `'static` table per type, which open files keep
+/// pointing at after the registration is gone.
+struct Vtable<T: MiscDevice>(PhantomData<T>);
+
+impl<T: MiscDevice> Vtable<T> {
+    const FOPS: bindings::file_operations = bindings::file_operations {
+        owner: T::OWNER.as_ptr(),
+        open: Some(open::<T>),
+        release: Some(release::<T>),
+        unlocked_ioctl: Some(ioctl::<T>),
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: Some(bindings::compat_ptr_ioctl),
+        llseek: Some(bindings::noop_llseek),
+        // SAFETY: All-zeroes is a valid `file_operations`: every other operation is absent.
+        ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+    };
+
+    fn get() -> &'static bindings::file_operations {
+        &Self::FOPS
+    }
+}
+
 /// # Safety
 ///
 /// Called by the VFS through `misc_open` with a valid `file`.
@@ -148,6 +173,12 @@ unsafe extern "C" fn open<T: MiscDevice>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
+    // A file opened while the module's init still runs would outlive a failing init, which
+    // frees the module whatever its references. `misc_open` holds `misc_mtx` across this call
+    // and `misc_deregister` takes it, so once the check passes, the init has succeeded.
+    if !crate::owned::module_is_usable(T::OWNER.as_ptr()) {
+        return ENODEV.to_errno();
+    }
     match T::open() {
         Ok(dev) => {
             // SAFETY: `file` is valid; `private_data` is ours from here until `release`.

@@ -29,6 +29,12 @@ use crate::{bindings, ffi::c_char, str::CStr};
 use core::cell::UnsafeCell;
 
 /// The value of a string parameter: what the loader set, or a default.
+///
+/// # Invariants
+///
+/// `value` is null or points at a NUL-terminated string that `param_set_charp` stored, which
+/// lives until the module is unloaded. It is written only by the module loader, before the
+/// module's init function runs (the parameter has no sysfs file), and never afterwards.
 pub struct StrParam {
     value: UnsafeCell<*mut c_char>,
     default: &'static CStr,
@@ -49,12 +55,12 @@ impl StrParam {
 
     /// Returns the parameter's value.
     pub fn get(&self) -> &CStr {
-        // SAFETY: See the `Sync` impl: no writer runs once module code can run.
+        // SAFETY: By the type invariant, no writer runs once module code can run.
         let p = unsafe { *self.value.get() };
         if p.is_null() {
             self.default
         } else {
-            // SAFETY: `param_set_charp` stores a NUL-terminated string that stays until the
+            // SAFETY: By the type invariant, `p` is a NUL-terminated string that stays until the
             // module is unloaded, after which no module code runs.
             unsafe { CStr::from_char_ptr(p) }
         }

@@ -9,7 +9,9 @@
 //!
 //! The shape follows [`workqueue`](crate::workqueue): an item embeds one [`TaskWork`] field per
 //! queue it can be on (told apart by an `ID`), declares it with [`impl_has_task_work!`], and
-//! implements [`TaskWorkItem`], whose `run` gets the item's ownership back.
+//! implements [`TaskWorkItem`], whose `run` gets the item's ownership back. An item crosses to
+//! another task and to a later time, so [`add`] takes only `Send + 'static` items, as the
+//! workqueue's `enqueue` does.
 //!
 //! # Ordering
 //!
@@ -18,11 +20,12 @@
 //!
 //! # Module unload
 //!
-//! While an item is queued, it holds a reference on the module that implements it, so the
-//! module cannot be unloaded while its code may still be called. The reference is dropped after
-//! `run` returns (or by a successful cancel). A module that queues task work must also keep a
-//! [`ModuleBarrier`] in its module data, so that its exit waits until no task is still in the
-//! few instructions that follow that drop.
+//! While an item is queued, it holds a reference on the module that implements its type, so the
+//! module cannot be unloaded while its code may still be called. The C list calls a trampoline
+//! built into the kernel, which calls the item type's code and drops the reference once that has
+//! returned (see [`owned`](crate::owned)). A module refuses new items with `ENODEV` while its init
+//! function runs (a failing init frees the module whatever its references) and while it is being
+//! unloaded.
 //!
 //! C header: [`include/linux/task_work.h`](srctree/include/linux/task_work.h).
 //!
@@ -55,26 +58,24 @@
 //! task_work::add(current!(), c.clone(), Notify::None)?;
 //! // Until the task runs it, the same item cannot be queued again.
 //! assert!(task_work::add(current!(), c.clone(), Notify::None).is_err());
-//! task_work::run_pending();
+//! // KUnit runs its tests in kernel threads, which may run their own task work.
+//! task_work::run_pending()?;
 //! assert_eq!(c.runs.load(Ordering::Relaxed), 1);
 //! # Ok::<(), Error>(())
 //! ```
 
 use crate::{
     bindings,
-    owned::{OwnedPointer, Refused},
+    owned::{self, Entry, OwnedPointer, RawHead, Refused},
     prelude::*,
-    sync::{
-        rcu_tasks::{self, Flavour},
-        Arc,
-    },
+    sync::Arc,
     task::Task,
-    types::Opaque,
 };
 use core::{
+    ffi::c_void,
     marker::PhantomData,
     ptr,
-    sync::atomic::{AtomicBool, AtomicU8, Ordering},
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 /// How the target task is told that it has task work to run.
@@ -168,7 +169,8 @@ impl From<Notify> for Mode {
     }
 }
 
-/// The `callback_head` that links an item into a task's task work list.
+/// The `callback_head` that links an item into a task's task work list, with a pointer to its
+/// type's entry (see [`owned`](crate::owned)).
 ///
 /// Embed one in a struct per list the struct can be on at once, each with its own `ID`, and
 /// declare it with [`impl_has_task_work!`].
@@ -176,17 +178,17 @@ impl From<Notify> for Mode {
 /// # Invariants
 ///
 /// For items with shared owners ([`Arc`]), `queued` is true from a successful [`add`] until the
-/// item's run starts or a cancel takes it back; while it is true, `head` is on exactly one task's
+/// item's run starts or a cancel takes it back; while it is true, `raw` is on exactly one task's
 /// list, and the item is owned by it. Uniquely owned items (`Pin<KBox>`) do not use `queued`: the
 /// box itself is the proof that no list has them.
 #[repr(C)]
 pub struct TaskWork<T: ?Sized, const ID: u64 = 0> {
-    head: Opaque<bindings::callback_head>,
+    raw: RawHead,
     queued: AtomicBool,
     _item: PhantomData<T>,
 }
 
-// SAFETY: `head` is only touched by whoever owns the item (the queuing caller, then the list),
+// SAFETY: `raw` is only touched by whoever owns the item (the queuing caller, then the list),
 // and `queued` is atomic.
 unsafe impl<T: ?Sized, const ID: u64> Send for TaskWork<T, ID> {}
 // SAFETY: Shared references only read `queued`, which is atomic.
@@ -205,7 +207,7 @@ impl<T: ?Sized, const ID: u64> TaskWork<T, ID> {
     /// ```
     pub const fn new() -> Self {
         Self {
-            head: Opaque::uninit(),
+            raw: RawHead::new(),
             queued: AtomicBool::new(false),
             _item: PhantomData,
         }
@@ -226,46 +228,21 @@ impl<T: ?Sized, const ID: u64> TaskWork<T, ID> {
     ///
     /// `ptr` must point at a valid [`TaskWork`].
     pub unsafe fn raw_get(ptr: *const Self) -> *mut bindings::callback_head {
-        // SAFETY: The caller promises that `ptr` is valid; `Opaque` is `repr(transparent)`.
-        unsafe { Opaque::raw_get(ptr::addr_of!((*ptr).head)) }
+        // SAFETY: The caller promises that `ptr` is valid.
+        unsafe { RawHead::callback_head(ptr::addr_of!((*ptr).raw).cast_mut()) }
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must point at a valid [`TaskWork`].
+    #[inline]
+    unsafe fn raw_head(ptr: *mut Self) -> *mut RawHead {
+        // SAFETY: The caller promises that `ptr` is valid.
+        unsafe { ptr::addr_of_mut!((*ptr).raw) }
     }
 }
 
 impl<T: ?Sized, const ID: u64> Default for TaskWork<T, ID> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// A per-type tag that makes each type's run trampoline a distinct function.
-///
-/// [`cancel_first`] and [`cancel_match`] recognise the items of a type by the address of its
-/// trampoline. Rust gives no unique address to the instances of a generic function: two with the
-/// same machine code may be merged (by rustc's function merging, or by the linker's identical
-/// code folding). Each trampoline therefore hands the address of its type's own tag, a
-/// distinct writable static made by [`impl_has_task_work!`], to an empty `asm!` statement in a
-/// register. The instances then differ in what they reference, so no folding can merge them,
-/// and the address of a trampoline identifies exactly one item type. The cost is one
-/// instruction; [`core::hint::black_box`] would also work, but it needs a stack slot, and so a
-/// stack frame, which keeps the trampoline from tail-calling into the item's code.
-///
-/// The other way round, one type must not have two trampoline addresses. The trampoline is never
-/// inlined, and all its users ([`add`] and the cancels) are instantiated in the crate that
-/// implements the item, which the kernel compiles as a single codegen unit: so there is one
-/// instance per item type.
-#[doc(hidden)]
-// Only its address matters.
-#[allow(dead_code)]
-pub struct TypeTag(AtomicU8);
-
-impl TypeTag {
-    /// Creates a tag. Only [`impl_has_task_work!`] should need this.
-    pub const fn new() -> Self {
-        Self(AtomicU8::new(0))
-    }
-}
-
-impl Default for TypeTag {
     fn default() -> Self {
         Self::new()
     }
@@ -276,9 +253,9 @@ impl Default for TypeTag {
 /// # Safety
 ///
 /// Implement it with [`impl_has_task_work!`] only: `raw_get_work` must return a pointer to a field
-/// of `Self` that lives at `OFFSET`, `type_tag` must return a static that no other
-/// implementation returns, and `owner` must return the module whose code implements the item
-/// (or null for built-in code).
+/// of `Self` that lives at `OFFSET`, and `entry` must return a `static` of this implementation's
+/// own, made in the crate that implements `Self`'s [`TaskWorkItem`], whose function runs a
+/// `TaskWorkItem<ID>` item of type `Self`.
 pub unsafe trait HasTaskWork<T: ?Sized, const ID: u64 = 0> {
     /// The offset of the [`TaskWork<T, ID>`] field.
     const OFFSET: usize;
@@ -303,21 +280,23 @@ pub unsafe trait HasTaskWork<T: ?Sized, const ID: u64 = 0> {
         unsafe { ptr.cast::<u8>().sub(Self::OFFSET).cast::<Self>() }
     }
 
-    /// This type's tag; see [`TypeTag`].
+    /// This type's entry: its run function and its module. Its address identifies the type for
+    /// the typed cancels.
     #[doc(hidden)]
-    fn type_tag() -> &'static TypeTag;
-
-    /// The module that implements this type, or null for built-in code.
-    #[doc(hidden)]
-    fn owner() -> *mut bindings::module;
+    fn entry() -> &'static Entry;
 }
 
 /// Implements [`HasTaskWork`] for a struct with a [`TaskWork`] field.
 ///
+/// The struct must implement [`TaskWorkItem`] for the same `ID`, and must not be generic: the
+/// macro makes a `static` entry for the type, in the crate that declares it, which the typed
+/// cancels use to recognise its items and which ties the code that runs them to its module.
+///
 /// # Examples
 ///
 /// ```
-/// use kernel::task_work::TaskWork;
+/// use kernel::prelude::*;
+/// use kernel::task_work::{TaskWork, TaskWorkItem};
 ///
 /// struct TwoLists {
 ///     a: TaskWork<TwoLists, 1>,
@@ -328,19 +307,25 @@ pub unsafe trait HasTaskWork<T: ?Sized, const ID: u64 = 0> {
 ///     impl HasTaskWork<TwoLists, 1> for TwoLists { self.a }
 ///     impl HasTaskWork<TwoLists, 2> for TwoLists { self.b }
 /// }
+///
+/// impl TaskWorkItem<1> for TwoLists {
+///     type Pointer = Pin<KBox<TwoLists>>;
+///     fn run(_this: Pin<KBox<TwoLists>>) {}
+/// }
+/// impl TaskWorkItem<2> for TwoLists {
+///     type Pointer = Pin<KBox<TwoLists>>;
+///     fn run(_this: Pin<KBox<TwoLists>>) {}
+/// }
 /// ```
 #[macro_export]
 macro_rules! impl_has_task_work {
-    ($(impl$({$($generics:tt)*})?
-       HasTaskWork<$work_type:ty $(, $id:tt)?>
-       for $self:ty
-       { self.$field:ident }
-    )*) => {$(
+    (@id) => { 0 };
+    (@id $id:tt) => { $id };
+    ($(impl HasTaskWork<$work_type:ty $(, $id:tt)?> for $self:ty { self.$field:ident })*) => {$(
         // SAFETY: `raw_get_work` only compiles if the field has the right type and `OFFSET` is
-        // its offset; `type_tag` returns a static of its own; `owner` is this crate's module.
-        unsafe impl$(<$($generics)+>)? $crate::task_work::HasTaskWork<$work_type $(, $id)?>
-            for $self
-        {
+        // its offset; `entry` returns a static of its own, made here, in the crate that
+        // implements the item.
+        unsafe impl $crate::task_work::HasTaskWork<$work_type $(, $id)?> for $self {
             const OFFSET: usize = ::core::mem::offset_of!(Self, $field) as usize;
 
             #[inline]
@@ -351,24 +336,15 @@ macro_rules! impl_has_task_work {
                 unsafe { ::core::ptr::addr_of_mut!((*ptr).$field) }
             }
 
-            fn type_tag() -> &'static $crate::task_work::TypeTag {
-                static TAG: $crate::task_work::TypeTag = $crate::task_work::TypeTag::new();
-                &TAG
-            }
-
-            fn owner() -> *mut $crate::bindings::module {
-                #[cfg(MODULE)]
-                {
-                    extern "C" {
-                        static __this_module: $crate::types::Opaque<$crate::bindings::module>;
-                    }
-                    // SAFETY: `__this_module` is this module's `struct module`, made by modpost.
-                    unsafe { __this_module.get() }
-                }
-                #[cfg(not(MODULE))]
-                {
-                    ::core::ptr::null_mut()
-                }
+            #[inline]
+            fn entry() -> &'static $crate::owned::Entry {
+                // SAFETY: A static in the crate that implements the item, with its module.
+                static ENTRY: $crate::owned::Entry = unsafe {
+                    $crate::task_work::entry::<$self, { $crate::impl_has_task_work!(@id $($id)?) }>(
+                        $crate::__this_module_ptr!(),
+                    )
+                };
+                &ENTRY
             }
         }
     )*};
@@ -382,35 +358,36 @@ pub trait TaskWorkItem<const ID: u64 = 0>: HasTaskWork<Self, ID> + Sized {
 
     /// Runs the item, in the context of the task it was queued on, with its ownership.
     ///
-    /// It runs in process context with no locks held and may sleep, unless it was run by a
-    /// caller of [`run_pending`] that holds locks.
+    /// It runs in process context with no locks held, and may sleep.
     fn run(this: Self::Pointer);
 }
 
-/// The function that the C list calls for items of type `T`.
+/// Makes the entry of `T`'s items on list `ID`; only [`impl_has_task_work!`] calls it.
+///
+/// # Safety
+///
+/// It must be called in the initialiser of a `static`, in the crate that implements `T`, and
+/// `owner` must be that crate's module (null for built-in code), so that `run_item::<T, ID>` is
+/// instantiated in the code that `owner` holds.
+#[doc(hidden)]
+pub const unsafe fn entry<T: TaskWorkItem<ID>, const ID: u64>(
+    owner: *mut bindings::module,
+) -> Entry {
+    // SAFETY: `run_item::<T, ID>` consumes a `T` queued by `add`; the caller promises that
+    // `owner` holds its code.
+    unsafe { Entry::new(run_item::<T, ID>, owner) }
+}
+
+/// Runs an item that its list handed back; called by the built-in trampoline.
 ///
 /// # Safety
 ///
 /// `head` must be the `callback_head` of a `TaskWork<T, ID>` queued by [`add`], which owns it.
-#[inline(never)]
-unsafe extern "C" fn run_trampoline<T: TaskWorkItem<ID>, const ID: u64>(
-    head: *mut bindings::callback_head,
-) {
-    // Makes each instance distinct; see `TypeTag`.
-    // SAFETY: The template is a comment: the statement only takes the tag's address as a number.
-    unsafe {
-        core::arch::asm!(
-            "/* {0} */",
-            in(reg) ptr::from_ref(T::type_tag()) as usize,
-            options(nomem, nostack, preserves_flags)
-        )
-    };
+unsafe fn run_item<T: TaskWorkItem<ID>, const ID: u64>(head: *mut bindings::callback_head) {
     // SAFETY: By the function's safety rule, `head` is in a `TaskWork<T, ID>` of an owned item;
-    // `head` is the first field of the `repr(C)` `TaskWork`.
+    // `head` is at the start of the `repr(C)` `TaskWork`.
     let this = unsafe { take(head.cast::<TaskWork<T, ID>>()) };
     T::run(this);
-    // SAFETY: `add` took this reference, and it is dropped exactly once, here.
-    unsafe { module_put(T::owner()) };
 }
 
 /// Clears `queued` and takes the ownership of a queued item back.
@@ -421,19 +398,39 @@ unsafe extern "C" fn run_trampoline<T: TaskWorkItem<ID>, const ID: u64>(
 unsafe fn take<T: TaskWorkItem<ID>, const ID: u64>(work: *mut TaskWork<T, ID>) -> T::Pointer {
     // SAFETY: The caller promises that `work` is valid.
     let queued = unsafe { &(*work).queued };
-    crate::owned::clear_queued(queued, <T::Pointer as OwnedPointer<T>>::UNIQUE);
+    owned::clear_queued(queued, <T::Pointer as OwnedPointer<T>>::UNIQUE);
     // SAFETY: `work` is the field of a `T`, and the list owned the pointer from `into_raw`.
     unsafe { <T::Pointer as OwnedPointer<T>>::from_raw(T::work_container_of(work)) }
+}
+
+/// Takes back an item that a cancel took off its list, and drops its module reference (see
+/// [`owned::put_module`] for why module code may do so).
+///
+/// # Safety
+///
+/// `work` must be the field of an item queued by [`add`] that was just taken off its list.
+unsafe fn take_cancelled<T: TaskWorkItem<ID>, const ID: u64>(
+    work: *mut TaskWork<T, ID>,
+) -> T::Pointer {
+    // SAFETY: As the caller promises.
+    let this = unsafe { take(work) };
+    // SAFETY: `add` took this reference for the queued item.
+    unsafe { owned::put_module(T::entry().owner()) };
+    this
 }
 
 /// Queues `item` on `task`, and tells `task` as `mode` says.
 ///
 /// The task runs the item exactly once, unless a cancel takes it back first: at latest when it
 /// exits. On failure the item comes back in the [`Refused`]: `EBUSY` if it is already queued,
-/// `ESRCH` if the task is exiting, `ENODEV` if the item's module is being unloaded.
+/// `ESRCH` if the task is exiting, `ENODEV` if the item's module is not live (in its init
+/// function, or being unloaded), `EINVAL` if `task` is a workqueue worker (which never runs its
+/// task work, so the item, and its module, would be held for ever; `current!()` in a work item
+/// is one).
 ///
 /// `task` may be any task, not only the current one. It may be called from any context where the
-/// item's pointer may be dropped, including atomic context.
+/// item's pointer may be dropped, including atomic context. The item is run later and maybe by
+/// another task, so it must be `Send + 'static`.
 ///
 /// # Examples
 ///
@@ -457,7 +454,7 @@ unsafe fn take<T: TaskWorkItem<ID>, const ID: u64>(work: *mut TaskWork<T, ID>) -
 ///
 /// let note = KBox::pin(Note { text: "hello", work: TaskWork::new() }, GFP_KERNEL)?;
 /// task_work::add(current!(), note, Notify::None.no_alloc())?;
-/// task_work::run_pending();
+/// task_work::run_pending()?;
 /// # Ok::<(), Error>(())
 /// ```
 #[inline]
@@ -468,32 +465,37 @@ pub fn add<T, const ID: u64, P>(
 ) -> Result<(), Refused<P>>
 where
     T: TaskWorkItem<ID, Pointer = P>,
-    P: OwnedPointer<T>,
+    P: OwnedPointer<T> + Send + 'static,
 {
     let ptr = P::into_raw(item);
     // SAFETY: `ptr` is valid: it was just made from an owning pointer.
     let work = unsafe { T::raw_get_work(ptr) };
     // SAFETY: As above, `work` is valid.
     let queued = unsafe { &(*work).queued };
-    let error = if !crate::owned::mark_queued(queued, P::UNIQUE) {
+    let entry = T::entry();
+    let error = if is_workqueue_worker(task) {
+        EINVAL
+    } else if !owned::mark_queued(queued, P::UNIQUE) {
         EBUSY
-    } else if !try_module_get(T::owner()) {
-        crate::owned::clear_queued(queued, P::UNIQUE);
+    } else if !owned::get_module(entry.owner()) {
+        owned::clear_queued(queued, P::UNIQUE);
         ENODEV
     } else {
         // SAFETY: `work` is valid, and no list has it: `queued` was false, or `ptr` came from
         // the item's only owner.
-        let head = unsafe { TaskWork::raw_get(work) };
-        // SAFETY: As above; the function is the one for `T`'s items.
-        unsafe { (*head).func = Some(run_trampoline::<T, ID>) };
-        // `head` is valid and not on a list; the list owns the item from here on until it runs
-        // or is cancelled, which keeps the allocation alive.
+        let raw = unsafe { TaskWork::raw_head(work) };
+        // SAFETY: As above; the entry is `T`'s, whose function runs a `TaskWork<T, ID>`.
+        unsafe { RawHead::prepare(raw, entry) };
+        // SAFETY: `raw` is valid.
+        let head = unsafe { RawHead::callback_head(raw) };
+        // `head` is valid and not on a list; the list owns the item from here on until it runs or
+        // is cancelled, which keeps the allocation alive.
         match raw_add(task, head, mode.into().as_raw()) {
             Ok(()) => return Ok(()),
             Err(e) => {
-                crate::owned::clear_queued(queued, P::UNIQUE);
+                owned::clear_queued(queued, P::UNIQUE);
                 // SAFETY: Taken just above, not handed over.
-                unsafe { module_put(T::owner()) };
+                unsafe { owned::put_module(entry.owner()) };
                 e
             }
         }
@@ -532,7 +534,7 @@ where
 /// task_work::add(current!(), item.clone(), Notify::None)?;
 /// let back = task_work::cancel(current!(), &item);
 /// assert!(back.is_some());
-/// task_work::run_pending();
+/// task_work::run_pending()?;
 /// assert!(!item.ran.load(Ordering::Relaxed));
 /// // Cancelling again finds nothing.
 /// assert!(task_work::cancel(current!(), &item).is_none());
@@ -542,7 +544,9 @@ pub fn cancel<T, const ID: u64>(task: &Task, item: &Arc<T>) -> Option<Arc<T>>
 where
     T: TaskWorkItem<ID, Pointer = Arc<T>>,
 {
-    let ptr = ptr::from_ref::<T>(item).cast_mut();
+    // The pointer is derived from the `Arc` itself (not from a `&T`), since the list's reference
+    // is rebuilt from it.
+    let ptr = Arc::as_ptr(item).cast_mut();
     // SAFETY: `item` keeps the allocation alive, so `ptr` is valid and its address cannot be
     // reused for another item while we compare it.
     let work = unsafe { T::raw_get_work(ptr) };
@@ -551,17 +555,15 @@ where
     if !raw_cancel(task, head) {
         return None;
     }
-    // SAFETY: The list gave up `head`, which `add` queued with the list owning a reference.
-    let this = unsafe { take(work) };
-    // SAFETY: `add` took this reference for the queued item.
-    unsafe { module_put(T::owner()) };
-    Some(this)
+    // SAFETY: The list gave up `head`, which only `add` queues (the field is private), with the
+    // list owning a reference.
+    Some(unsafe { take_cancelled(work) })
 }
 
 /// Takes the most recently queued item of type `T` (on list `ID`) back from `task`'s list.
 ///
-/// This is `task_work_cancel_func()` with `T`'s run function, which is distinct for every item
-/// type (see [`TypeTag`]). Items of other types are left alone.
+/// Items are recognised by their type's entry, a `static` that [`impl_has_task_work!`] makes
+/// for each type and list. Items of other types are left alone.
 ///
 /// # Examples
 ///
@@ -596,23 +598,27 @@ pub fn cancel_first<T, const ID: u64>(task: &Task) -> Option<T::Pointer>
 where
     T: TaskWorkItem<ID>,
 {
-    let head = raw_cancel_func(task, run_trampoline::<T, ID>);
+    let entry: *const Entry = T::entry();
+    let head = raw_cancel_match(task, match_entry, entry.cast_mut().cast());
     if head.is_null() {
         return None;
     }
-    // SAFETY: Only `add` queues `run_trampoline::<T, ID>`, on the head of a `TaskWork<T, ID>`
-    // (the first field of the `repr(C)` struct), and the list gave it up.
-    let this = unsafe { take(head.cast::<TaskWork<T, ID>>()) };
-    // SAFETY: `add` took this reference for the queued item.
-    unsafe { module_put(T::owner()) };
-    Some(this)
+    // SAFETY: `match_entry` only matches heads queued with `T`'s entry, which `add` only puts in
+    // a `TaskWork<T, ID>` (at the start of the `repr(C)` struct), and the list gave it up.
+    Some(unsafe { take_cancelled(head.cast::<TaskWork<T, ID>>()) })
 }
 
 /// Takes back the most recently queued item of type `T` (on list `ID`) for which `pred` returns
 /// true.
 ///
-/// `pred` sees only items of type `T`. It runs under the target task's `pi_lock` with interrupts
-/// off, so it must not sleep and should be short.
+/// `pred` sees only items of type `T`.
+///
+/// # Safety
+///
+/// `pred` runs under the target task's `pi_lock`, with interrupts off. It must not sleep, must
+/// not call any `task_work` function (on any task), and must not take `pi_lock` of `task` by any
+/// other path, such as waking `task` up; it should be short. The types cannot express this,
+/// hence `unsafe`. [`cancel`] and [`cancel_first`] run no caller code under the lock.
 ///
 /// # Examples
 ///
@@ -631,66 +637,82 @@ where
 ///     task_work::add(current!(), KBox::pin(Job { id, work: TaskWork::new() }, GFP_KERNEL)?,
 ///                    Notify::None)?;
 /// }
-/// let two = task_work::cancel_match::<Job, 0>(current!(), |j| j.id == 2);
+/// // SAFETY: The predicate only reads the item.
+/// let two = unsafe { task_work::cancel_match::<Job, 0>(current!(), |j| j.id == 2) };
 /// assert_eq!(two.map(|j| j.id), Some(2));
-/// assert!(task_work::cancel_match::<Job, 0>(current!(), |j| j.id == 2).is_none());
-/// task_work::run_pending();
+/// // SAFETY: As above.
+/// assert!(unsafe { task_work::cancel_match::<Job, 0>(current!(), |j| j.id == 2) }.is_none());
+/// task_work::run_pending()?;
 /// # Ok::<(), Error>(())
 /// ```
-pub fn cancel_match<T, const ID: u64>(
+pub unsafe fn cancel_match<T, const ID: u64>(
     task: &Task,
     mut pred: impl FnMut(&T) -> bool,
 ) -> Option<T::Pointer>
 where
     T: TaskWorkItem<ID> + Sync,
 {
-    let mut pred: &mut dyn FnMut(&T) -> bool = &mut pred;
+    let mut m = Matcher::<T, ID> {
+        entry: T::entry(),
+        pred: &mut pred,
+    };
     let head = raw_cancel_match(
         task,
         match_trampoline::<T, ID>,
-        ptr::from_mut(&mut pred).cast(),
+        ptr::from_mut(&mut m).cast(),
     );
     if head.is_null() {
         return None;
     }
-    // SAFETY: `match_trampoline` only matches heads whose function is `run_trampoline::<T, ID>`,
-    // which `add` only puts in a `TaskWork<T, ID>`, and the list gave it up.
-    let this = unsafe { take(head.cast::<TaskWork<T, ID>>()) };
-    // SAFETY: `add` took this reference for the queued item.
-    unsafe { module_put(T::owner()) };
-    Some(this)
+    // SAFETY: `match_trampoline` only matches heads queued with `T`'s entry, which `add` only
+    // puts in a `TaskWork<T, ID>`, and the list gave it up.
+    Some(unsafe { take_cancelled(head.cast::<TaskWork<T, ID>>()) })
+}
+
+struct Matcher<'a, T, const ID: u64> {
+    entry: &'static Entry,
+    pred: &'a mut dyn FnMut(&T) -> bool,
 }
 
 /// # Safety
 ///
 /// `head` must be on a task's list, whose `pi_lock` is held; `data` must point at a
-/// `&mut dyn FnMut(&T) -> bool`.
+/// `Matcher<T, ID>`.
 unsafe extern "C" fn match_trampoline<T: TaskWorkItem<ID> + Sync, const ID: u64>(
     head: *mut bindings::callback_head,
-    data: *mut core::ffi::c_void,
+    data: *mut c_void,
 ) -> bool {
-    // SAFETY: `head` is a valid list entry.
-    let func = unsafe { (*head).func };
-    // Compared as addresses; one instance per item type: see `TypeTag`.
-    let ours = run_trampoline::<T, ID> as *const () as usize;
-    if func.map(|f| f as *const () as usize) != Some(ours) {
+    // SAFETY: The caller promises that `data` points at the matcher, which `cancel_match` holds
+    // for the duration of the call.
+    let m = unsafe { &mut *data.cast::<Matcher<'_, T, ID>>() };
+    // SAFETY: `head` is on the list, which `pi_lock` keeps from running.
+    if !unsafe { RawHead::is_of(head, m.entry) } {
         return false;
     }
-    // SAFETY: Only `add` queues `run_trampoline::<T, ID>`, on the first field of a
-    // `TaskWork<T, ID>` in a `T`. The list owns the item and holding `pi_lock` keeps it from
-    // running, so it is alive; `T: Sync` allows a shared reference.
+    // SAFETY: Only `add` queues heads with `T`'s entry, at the start of a `TaskWork<T, ID>` in a
+    // `T`. The list owns the item and holding `pi_lock` keeps it from running, so it is alive;
+    // `T: Sync` allows a shared reference.
     let item = unsafe { &*T::work_container_of(head.cast::<TaskWork<T, ID>>()) };
-    // SAFETY: The caller promises that `data` points at the predicate, which `cancel_match` holds
-    // for the duration of the call.
-    let pred = unsafe { &mut *data.cast::<&mut dyn FnMut(&T) -> bool>() };
-    pred(item)
+    (m.pred)(item)
 }
 
-/// Runs the current task's pending task work (`task_work_run()`).
+/// Matches the heads queued with the entry `data`; runs no code but built-in code.
 ///
-/// Meant for kernel threads, which never return to user mode, and for code that must make sure
-/// the work queued on it has run. It must be called from process context, with no locks held and
-/// preemption enabled: the items run right here and may sleep.
+/// # Safety
+///
+/// `head` must be on a task's list, whose `pi_lock` is held.
+#[inline(never)]
+unsafe extern "C" fn match_entry(head: *mut bindings::callback_head, data: *mut c_void) -> bool {
+    // SAFETY: As the caller promises.
+    unsafe { RawHead::is_of(head, data.cast_const().cast()) }
+}
+
+/// Runs the current kernel thread's pending task work (`task_work_run()`).
+///
+/// Meant for kernel threads, which never return to user mode and so must run the work queued on
+/// them themselves. It may sleep: the items run right here, and are entitled to a context with
+/// no locks held. A user task is refused with `EPERM`: its work runs on its way back to user mode,
+/// and may belong to any subsystem (`fput`, io_uring) that expects exactly that.
 ///
 /// It first clears `TIF_NOTIFY_SIGNAL`, which [`Notify::Signal`] sets, as `get_signal()` does for
 /// user tasks: a kernel thread that never calls `get_signal()` would otherwise see a pending
@@ -699,50 +721,23 @@ unsafe extern "C" fn match_trampoline<T: TaskWorkItem<ID> + Sync, const ID: u64>
 /// # Examples
 ///
 /// ```
-/// kernel::task_work::run_pending();
+/// // KUnit runs its tests in kernel threads.
+/// kernel::task_work::run_pending()?;
+/// # Ok::<(), Error>(())
 /// ```
 #[inline(never)]
-pub fn run_pending() {
+pub fn run_pending() -> Result {
+    // SAFETY: Only reads the current task's flags.
+    if unsafe { (*bindings::get_current()).flags } & bindings::PF_KTHREAD == 0 {
+        return Err(EPERM);
+    }
+    // SAFETY: No preconditions; it reports a caller in atomic context.
+    unsafe { bindings::task_work_might_sleep() };
     // SAFETY: Only touches `current`'s flags.
     unsafe { bindings::clear_notify_signal() };
-    // SAFETY: `task_work_run` works on `current`; the caller is in process context as
-    // documented.
-    unsafe { bindings::task_work_run() }
-}
-
-/// Makes a module's exit wait until no task can still be running its task work trampolines.
-///
-/// The module reference of a queued item is dropped at the very end of its run trampoline, and a
-/// task can be preempted in the instructions after it. Dropping this type calls
-/// `synchronize_rcu_tasks()` (which is `synchronize_rcu()` where Tasks RCU is not built), which
-/// waits until every such task has passed a voluntary context switch. Keep one in the module's
-/// data.
-///
-/// # Examples
-///
-/// ```
-/// let barrier = kernel::task_work::ModuleBarrier::new();
-/// drop(barrier);
-/// ```
-pub struct ModuleBarrier(());
-
-impl ModuleBarrier {
-    /// Creates the barrier.
-    pub const fn new() -> Self {
-        Self(())
-    }
-}
-
-impl Default for ModuleBarrier {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for ModuleBarrier {
-    fn drop(&mut self) {
-        rcu_tasks::Tasks::synchronize();
-    }
+    // SAFETY: `task_work_run` works on `current`, a kernel thread in process context.
+    unsafe { bindings::task_work_run() };
+    Ok(())
 }
 
 /// The C calls under the safe API, for code that manages `struct callback_head`s itself.
@@ -767,8 +762,14 @@ pub mod raw {
 
     /// `task_work_cancel_func(task, func)`: dequeues the first head of `task` whose function is
     /// `func`, and returns it (or null).
+    ///
+    /// # Safety
+    ///
+    /// The caller takes over every head it gets back, with whatever ownership its queuer gave
+    /// the list: `func` must be a function that only the caller queues, so that a head with it
+    /// is one of the caller's.
     #[inline]
-    pub fn cancel_func(
+    pub unsafe fn cancel_func(
         task: &Task,
         func: unsafe extern "C" fn(*mut bindings::callback_head),
     ) -> *mut bindings::callback_head {
@@ -779,7 +780,8 @@ pub mod raw {
     ///
     /// # Safety
     ///
-    /// The caller must be in process context, in a task whose pending work may run here.
+    /// The caller must be in process context with no locks held, in a task whose pending work
+    /// (any subsystem's) may run here.
     #[inline]
     pub unsafe fn run() {
         raw_run();
@@ -790,6 +792,15 @@ pub mod raw {
 // called straight from the generic code. `task_work_run()` and the cancel functions are not, so
 // those calls go through the non-generic, never-inlined functions below, which live in the
 // built-in `kernel` crate.
+
+/// Whether `task` is a workqueue worker (`PF_WQ_WORKER`, set when it is made).
+#[inline]
+fn is_workqueue_worker(task: &Task) -> bool {
+    let task = ptr::from_ref(task).cast::<bindings::task_struct>();
+    // SAFETY: `task` is valid; `PF_WQ_WORKER` is set before the worker runs and never cleared,
+    // so the racy read of `flags` sees it.
+    unsafe { ptr::read_volatile(ptr::addr_of!((*task).flags)) & bindings::PF_WQ_WORKER != 0 }
+}
 
 #[inline]
 fn raw_add(task: &Task, head: *mut bindings::callback_head, mode: u32) -> Result {
@@ -831,42 +842,11 @@ fn raw_cancel_func(
 #[inline(never)]
 fn raw_cancel_match(
     task: &Task,
-    pred: unsafe extern "C" fn(*mut bindings::callback_head, *mut core::ffi::c_void) -> bool,
-    data: *mut core::ffi::c_void,
+    pred: unsafe extern "C" fn(*mut bindings::callback_head, *mut c_void) -> bool,
+    data: *mut c_void,
 ) -> *mut bindings::callback_head {
     // SAFETY: `task` is valid for the call; `pred` and `data` are valid for it too.
     unsafe { bindings::task_work_cancel_match(task.0.get(), Some(pred), data) }
-}
-
-/// Takes a reference on `module`, the owner of an item type. Built-in code has no module (its
-/// `owner()` is a constant null), and then nothing is called at all.
-#[inline]
-fn try_module_get(module: *mut bindings::module) -> bool {
-    if module.is_null() {
-        return true;
-    }
-    #[cfg(CONFIG_MODULE_UNLOAD)]
-    // SAFETY: `module` is the live module that is calling us.
-    unsafe {
-        bindings::try_module_get(module)
-    }
-    #[cfg(not(CONFIG_MODULE_UNLOAD))]
-    true
-}
-
-/// # Safety
-///
-/// The caller must own a reference on `module` taken by `try_module_get`.
-#[inline]
-unsafe fn module_put(module: *mut bindings::module) {
-    if module.is_null() {
-        return;
-    }
-    #[cfg(CONFIG_MODULE_UNLOAD)]
-    // SAFETY: The caller owns the reference.
-    unsafe {
-        bindings::module_put(module)
-    };
 }
 
 /// KUnit tests that need more set-up than an example should show. They run as doctests.
@@ -926,18 +906,18 @@ unsafe fn module_put(module: *mut bindings::module) {
 /// }
 /// // One item taken back from list 2 does not run there.
 /// assert!(task_work::cancel::<Item, 2>(current!(), &items[1]).is_some());
-/// task_work::run_pending();
+/// task_work::run_pending()?;
 /// assert_eq!(RUNS.load(Relaxed), 3 + 2 * 100);
 /// // Nothing is left to run.
-/// task_work::run_pending();
+/// task_work::run_pending()?;
 /// assert_eq!(RUNS.load(Relaxed), 3 + 2 * 100);
 /// drop(items);
 /// assert_eq!(LIVE.load(Relaxed), 0);
 /// # Ok::<(), Error>(())
 /// ```
 ///
-/// Typed cancel with two types of identical layout and code: their trampolines must stay
-/// distinct, or `cancel_first::<A>` would take the B queued after it.
+/// Typed cancel with two types of identical layout and code: their entries must stay distinct,
+/// or `cancel_first::<A>` would take the B queued after it.
 ///
 /// ```
 /// use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -981,13 +961,15 @@ unsafe fn module_put(module: *mut bindings::module) {
 /// assert_eq!(task_work::cancel_first::<A, 0>(current!()).map(|a| a.kind), Some(3));
 /// // A predicate sees only its own type: B(2) and B(4) are never offered to an A predicate.
 /// let mut seen = 0;
-/// let a = task_work::cancel_match::<A, 0>(current!(), |a| { seen += 1; a.kind == 1 });
+/// // SAFETY: The predicate only reads the item and counts.
+/// let a = unsafe { task_work::cancel_match::<A, 0>(current!(), |a| { seen += 1; a.kind == 1 }) };
 /// assert_eq!(a.map(|a| a.kind), Some(1));
 /// assert_eq!(seen, 1);
 /// assert!(task_work::cancel_first::<A, 0>(current!()).is_none());
 /// // The predicate decides: no B has kind 3.
-/// assert!(task_work::cancel_match::<B, 0>(current!(), |b| b.kind == 3).is_none());
-/// task_work::run_pending();
+/// // SAFETY: The predicate only reads the item.
+/// assert!(unsafe { task_work::cancel_match::<B, 0>(current!(), |b| b.kind == 3) }.is_none());
+/// task_work::run_pending()?;
 /// assert_eq!(RUNS.load(Relaxed), 2 + 4);
 /// assert_eq!(LIVE.load(Relaxed), 0);
 /// # Ok::<(), Error>(())
@@ -1026,7 +1008,8 @@ unsafe fn module_put(module: *mut bindings::module) {
 ///     Ok(Arc::new(Flag { runs: AtomicUsize::new(0), work: TaskWork::new() }, GFP_KERNEL)?)
 /// }
 ///
-/// /// A kernel thread that runs its task work every jiffy until it is stopped.
+/// /// A kernel thread that runs its task work every jiffy until it is stopped. Assertions made
+/// /// on it would not reach KUnit: it returns what went wrong, which `kthread_stop` passes on.
 /// ///
 /// /// # Safety
 /// ///
@@ -1034,7 +1017,9 @@ unsafe fn module_put(module: *mut bindings::module) {
 /// unsafe extern "C" fn worker(_data: *mut c_void) -> i32 {
 ///     // SAFETY: Called in the kthread's own context.
 ///     while !unsafe { bindings::kthread_should_stop() } {
-///         task_work::run_pending();
+///         if let Err(e) = task_work::run_pending() {
+///             return e.to_errno();
+///         }
 ///         // SAFETY: Sleeping in process context.
 ///         unsafe { bindings::schedule_timeout_interruptible(1) };
 ///     }
@@ -1079,7 +1064,7 @@ unsafe fn module_put(module: *mut bindings::module) {
 /// assert!(wait_for(&resume));
 /// assert!(wait_for(&signal));
 /// // SAFETY: `k` is a kthread we hold a reference on.
-/// unsafe { bindings::kthread_stop(raw(&k)) };
+/// assert_eq!(unsafe { bindings::kthread_stop(raw(&k)) }, 0);
 /// // Wait until the thread is past `exit_task_work()`.
 /// for _ in 0..500 {
 ///     // SAFETY: `k` is valid; `exit_state` is set once in `exit_notify()`.

@@ -117,12 +117,17 @@ struct Shared<W> {
 /// # Invariants
 ///
 /// `vtsk` was created and started with `shared` as its data, and has not been stopped. `mm` is
-/// the creator's `mm_struct`, on which the value holds an `mmgrab` reference.
+/// the creator's `mm_struct`, on which the value holds an `mmgrab` reference. `owner` is the
+/// module whose code the thread runs (null for built-in code), live when the thread started, on
+/// which the value holds a reference: a handle that is leaked keeps the module loaded, rather
+/// than a thread running freed code.
 pub struct VhostTask<W: VhostWorker> {
     vtsk: NonNull<bindings::vhost_task>,
     shared: NonNull<Shared<W>>,
     /// The creator's `mm`, pinned with `mmgrab`.
     mm: NonNull<bindings::mm_struct>,
+    /// The module whose code the thread runs.
+    owner: *mut bindings::module,
 }
 
 // SAFETY: All the handle's methods may be called from any thread; `W` is `Send + Sync`.
@@ -148,9 +153,33 @@ impl<W: VhostWorker> VhostTask<W> {
             return Err(EPERM);
         }
         let mm = NonNull::new(mm).ok_or(EPERM)?;
-        if module_is_coming(module) {
+        // The thread calls the worker's code until the handle stops it: hold the module that
+        // much. A module still in its init function is refused (a failing init frees the module
+        // whatever its references, and the thread would belong to `insmod`).
+        let owner = module.as_ptr();
+        if !crate::owned::get_module(owner) {
             return Err(EPERM);
         }
+        let this = Self::start_held(worker, cur, mm);
+        if this.is_err() {
+            // SAFETY: Taken just above; no thread was started.
+            unsafe { crate::owned::put_module(owner) };
+        }
+        // INVARIANT: The thread is started with `shared`; `start_held` took the `mm` reference;
+        // the module reference is taken above.
+        this.map(|(vtsk, shared)| Self {
+            vtsk,
+            shared,
+            mm,
+            owner,
+        })
+    }
+
+    fn start_held(
+        worker: Arc<W>,
+        cur: &Task,
+        mm: NonNull<bindings::mm_struct>,
+    ) -> Result<(NonNull<bindings::vhost_task>, NonNull<Shared<W>>)> {
         let name = CString::try_from_fmt(core::format_args!("vhost-{}", cur.pid()))?;
         let shared = Arc::into_raw(Arc::new(
             Shared {
@@ -182,7 +211,7 @@ impl<W: VhostWorker> VhostTask<W> {
         let shared = unsafe { NonNull::new_unchecked(shared) };
         // SAFETY: `mm` is the current task's, hence alive; this takes a reference to it.
         unsafe { bindings::mmgrab(mm.as_ptr()) };
-        Ok(Self { vtsk, shared, mm })
+        Ok((vtsk, shared))
     }
 
     /// Wakes the worker, so that it calls [`VhostWorker::work`] again.
@@ -236,6 +265,9 @@ impl<W: VhostWorker> Drop for VhostTask<W> {
         drop(unsafe { Arc::from_raw(self.shared.as_ptr()) });
         // SAFETY: By the type invariant, we hold an `mmgrab` reference on `mm`.
         unsafe { bindings::mmdrop(self.mm.as_ptr()) };
+        // SAFETY: By the type invariant, `start` took this reference; the thread has exited, so
+        // no more of the worker's code runs on it.
+        unsafe { crate::owned::put_module(self.owner) };
     }
 }
 
@@ -264,6 +296,14 @@ unsafe extern "C" fn work_trampoline<W: VhostWorker>(data: *mut c_void) -> bool 
 unsafe extern "C" fn kill_trampoline<W: VhostWorker>(data: *mut c_void) {
     // SAFETY: `data` is the `Shared<W>` that lives until the task has exited.
     let shared = unsafe { &*data.cast::<Shared<W>>() };
+    // The kill may come before the first `work`: record the thread here too, so that a drop of
+    // the handle from `killed` is recognised as the worker stopping itself.
+    if shared.task.load(Ordering::Relaxed).is_null() {
+        // SAFETY: Only reads `current`, which is the worker thread.
+        shared
+            .task
+            .store(unsafe { bindings::get_current() }, Ordering::Release);
+    }
     shared.worker.killed();
 }
 
@@ -297,13 +337,6 @@ unsafe extern "C" fn kill_trampoline<W: VhostWorker>(data: *mut c_void) {
 /// ```
 #[allow(dead_code)]
 mod tests {}
-
-#[inline(never)]
-fn module_is_coming(module: &'static ThisModule) -> bool {
-    let m = module.as_ptr();
-    // SAFETY: A non-null `module` is the caller's own, live module.
-    !m.is_null() && unsafe { (*m).state } == bindings::module_state_MODULE_STATE_COMING
-}
 
 #[inline(never)]
 fn raw_start(vtsk: *mut bindings::vhost_task) {

@@ -13,23 +13,29 @@
 //!   `synchronize_rcu_tasks_rude()`, so it has no [`CallFlavour`] implementation.
 //!
 //! What a flavour does not have is absent from its type, so misuse does not compile. Where the
-//! kernel does not build a flavour, its type is absent too; [`Tasks`] is always there, since C
-//! makes it an alias of plain RCU when `CONFIG_TASKS_RCU` is off.
+//! kernel does not build a flavour, its type is absent too. This holds for [`Tasks`] as well:
+//! without `CONFIG_TASKS_RCU`, C makes `call_rcu_tasks()` an alias of plain RCU, which does not
+//! wait for preempted tasks, so the type is absent rather than weaker than it says.
 //!
 //! Callbacks ([`RcuTasksItem::run`]) run after a grace period in the flavour's kernel thread
-//! with bottom halves disabled: they must not sleep.
+//! with bottom halves disabled: they must not sleep. A queued item crosses to that thread and to
+//! a later time, so only `Send + 'static` items can be queued.
+//!
+//! While an item waits, it holds a reference on the module that implements its type, which
+//! therefore cannot be unloaded until every callback into its code has returned (see
+//! [`owned`](crate::owned)). A module's items are refused with `ENODEV` while its init function
+//! runs and while it is being unloaded.
 //!
 //! C header: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h) and
 //! [`include/linux/rcupdate_trace.h`](srctree/include/linux/rcupdate_trace.h).
 //!
 //! # Examples
 //!
-//! Freeing an object after a Tasks RCU grace period, and making sure at module exit that no
-//! callback is left:
+//! Freeing an object after a Tasks RCU grace period:
 //!
 //! ```
 //! use kernel::prelude::*;
-//! use kernel::sync::rcu_tasks::{CallFlavour, ModuleBarrier, RcuHead, Tasks};
+//! use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, Tasks};
 //!
 //! struct Config {
 //!     value: u64,
@@ -37,18 +43,16 @@
 //! }
 //! kernel::impl_has_rcu_head! { impl HasRcuHead<Config> for Config { self.rcu } }
 //!
-//! let barrier = ModuleBarrier::<Tasks>::new();
 //! let old = KBox::pin(Config { value: 1, rcu: RcuHead::new() }, GFP_KERNEL)?;
 //! Tasks::free(old)?;
-//! drop(barrier); // Waits until `old` is freed.
+//! Tasks::barrier(); // Waits until `old` is freed.
 //! # Ok::<(), Error>(())
 //! ```
 
 use crate::{
     bindings,
-    error::code::EBUSY,
-    owned::{OwnedPointer, Refused},
-    types::Opaque,
+    error::code::{EBUSY, ENODEV},
+    owned::{self, Entry, OwnedPointer, RawHead, Refused},
 };
 use core::{
     marker::PhantomData,
@@ -86,7 +90,8 @@ pub trait CallFlavour: Flavour {
 
     /// Queues `item`; its [`RcuTasksItem::run`] gets it back after a grace period.
     ///
-    /// Fails with `EBUSY`, giving the item back, if it is already queued.
+    /// Fails, giving the item back, with `EBUSY` if it is already queued, and with `ENODEV` if
+    /// the module of its type is not live.
     ///
     /// # Examples
     ///
@@ -119,15 +124,16 @@ pub trait CallFlavour: Flavour {
     fn call<T, const ID: u64, P>(item: P) -> Result<(), Refused<P>>
     where
         T: RcuTasksItem<ID, Pointer = P>,
-        P: OwnedPointer<T>,
+        P: OwnedPointer<T> + Send + 'static,
     {
-        queue::<Self, T, ID, P>(item, run_trampoline::<T, ID>)
+        queue::<Self, T, ID, P>(item, &T::vtable().run)
     }
 
     /// Drops `item` after a grace period: the common "free the old version" case. The item needs
     /// an [`RcuHead`] but no [`RcuTasksItem`] implementation.
     ///
-    /// Fails with `EBUSY`, giving the item back, if it is already queued.
+    /// Fails, giving the item back, with `EBUSY` if it is already queued, and with `ENODEV` if
+    /// the module of its type is not live.
     ///
     /// # Examples
     ///
@@ -146,9 +152,16 @@ pub trait CallFlavour: Flavour {
     fn free<T, const ID: u64, P>(item: P) -> Result<(), Refused<P>>
     where
         T: HasRcuHead<T, ID>,
-        P: OwnedPointer<T>,
+        P: OwnedPointer<T> + Send + 'static,
     {
-        queue::<Self, T, ID, P>(item, drop_trampoline::<T, ID, P>)
+        let vtable = T::vtable();
+        // `OwnedPointer` is sealed: `UNIQUE` tells its two implementations apart.
+        let entry = if P::UNIQUE {
+            &vtable.drop_box
+        } else {
+            &vtable.drop_arc
+        };
+        queue::<Self, T, ID, P>(item, entry)
     }
 }
 
@@ -163,6 +176,7 @@ pub trait CallFlavour: Flavour {
 /// Tasks::barrier();
 /// assert_eq!(Tasks::NAME, "rcu_tasks");
 /// ```
+#[cfg(CONFIG_TASKS_RCU)]
 pub struct Tasks;
 
 /// The Tasks Trace RCU flavour (`call_rcu_tasks_trace()` and friends).
@@ -196,43 +210,35 @@ pub struct TasksTrace;
 #[cfg(CONFIG_TASKS_RUDE_RCU)]
 pub struct TasksRude;
 
+#[cfg(CONFIG_TASKS_RCU)]
 impl private::Sealed for Tasks {}
 
+#[cfg(CONFIG_TASKS_RCU)]
 impl Flavour for Tasks {
     const NAME: &'static str = "rcu_tasks";
 
     #[inline(never)]
     fn synchronize() {
-        // SAFETY: Process context, as documented. The helper is `synchronize_rcu()` without
-        // `CONFIG_TASKS_RCU`, as in C.
-        unsafe { bindings::rcu_tasks_synchronize() }
+        // SAFETY: Process context, as documented.
+        unsafe { bindings::synchronize_rcu_tasks() }
     }
 }
 
+#[cfg(CONFIG_TASKS_RCU)]
 impl CallFlavour for Tasks {
     #[inline]
     unsafe fn raw_call(
         head: *mut bindings::callback_head,
         func: unsafe extern "C" fn(*mut bindings::callback_head),
     ) {
-        // The exported function itself where it exists; without `CONFIG_TASKS_RCU` it is a macro
-        // alias of `call_rcu()`, which the helper expands.
-        #[cfg(CONFIG_TASKS_RCU)]
         // SAFETY: The caller promises that `head` is valid, unqueued, and lives until `func`.
-        unsafe {
-            bindings::call_rcu_tasks(head, Some(func))
-        }
-        #[cfg(not(CONFIG_TASKS_RCU))]
-        // SAFETY: As above.
-        unsafe {
-            bindings::rcu_tasks_call(head, Some(func))
-        }
+        unsafe { bindings::call_rcu_tasks(head, Some(func)) }
     }
 
     #[inline(never)]
     fn barrier() {
         // SAFETY: Process context, as documented.
-        unsafe { bindings::rcu_tasks_barrier() }
+        unsafe { bindings::rcu_barrier_tasks() }
     }
 }
 
@@ -326,41 +332,6 @@ impl Flavour for TasksRude {
     }
 }
 
-/// Runs the flavour's barrier when dropped. A module that queues callbacks keeps one in its
-/// module data, so that its exit waits for every callback into its code.
-///
-/// # Examples
-///
-/// ```
-/// use kernel::sync::rcu_tasks::{ModuleBarrier, Tasks};
-///
-/// struct MyModule {
-///     _rcu: ModuleBarrier<Tasks>,
-/// }
-/// let m = MyModule { _rcu: ModuleBarrier::new() };
-/// drop(m);
-/// ```
-pub struct ModuleBarrier<F: CallFlavour>(PhantomData<F>);
-
-impl<F: CallFlavour> ModuleBarrier<F> {
-    /// Creates the barrier.
-    pub const fn new() -> Self {
-        Self(PhantomData)
-    }
-}
-
-impl<F: CallFlavour> Default for ModuleBarrier<F> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<F: CallFlavour> Drop for ModuleBarrier<F> {
-    fn drop(&mut self) {
-        F::barrier();
-    }
-}
-
 /// The `rcu_head` embedded in an item; declare it with [`impl_has_rcu_head!`].
 ///
 /// # Invariants
@@ -370,12 +341,12 @@ impl<F: CallFlavour> Drop for ModuleBarrier<F> {
 /// owned items (`Pin<KBox>`) do not use `queued`: nothing else can reach them while queued.
 #[repr(C)]
 pub struct RcuHead<T: ?Sized, const ID: u64 = 0> {
-    head: Opaque<bindings::callback_head>,
+    raw: RawHead,
     queued: AtomicBool,
     _item: PhantomData<T>,
 }
 
-// SAFETY: `head` is only touched by whoever owns the item, and `queued` is atomic.
+// SAFETY: `raw` is only touched by whoever owns the item, and `queued` is atomic.
 unsafe impl<T: ?Sized, const ID: u64> Send for RcuHead<T, ID> {}
 // SAFETY: Shared references only read `queued`, which is atomic.
 unsafe impl<T: ?Sized, const ID: u64> Sync for RcuHead<T, ID> {}
@@ -384,7 +355,7 @@ impl<T: ?Sized, const ID: u64> RcuHead<T, ID> {
     /// Creates an unqueued head.
     pub const fn new() -> Self {
         Self {
-            head: Opaque::uninit(),
+            raw: RawHead::new(),
             queued: AtomicBool::new(false),
             _item: PhantomData,
         }
@@ -410,7 +381,7 @@ impl<T: ?Sized, const ID: u64> Default for RcuHead<T, ID> {
 /// # Safety
 ///
 /// Implement it with [`impl_has_rcu_head!`] only: `raw_get_head` must return the field at
-/// `OFFSET`.
+/// `OFFSET`, and `vtable` a `static` made for `Self` and `ID` in the crate that declares `Self`.
 pub unsafe trait HasRcuHead<T: ?Sized, const ID: u64 = 0> {
     /// The offset of the [`RcuHead<T, ID>`] field.
     const OFFSET: usize;
@@ -434,9 +405,79 @@ pub unsafe trait HasRcuHead<T: ?Sized, const ID: u64 = 0> {
         // SAFETY: The caller promises that `ptr` points into a `Self` at `OFFSET`.
         unsafe { ptr.cast::<u8>().sub(Self::OFFSET).cast::<Self>() }
     }
+
+    /// The type's entries; see [`RcuVtable`].
+    #[doc(hidden)]
+    fn vtable() -> &'static RcuVtable;
 }
 
+/// The entries (see [`owned`](crate::owned)) of one item type and list: its callback, and its
+/// drop as each kind of owning pointer.
+///
+/// [`impl_has_rcu_head!`] makes one as a `static`, in the crate that declares the item type.
+#[doc(hidden)]
+pub struct RcuVtable {
+    run: Entry,
+    drop_arc: Entry,
+    drop_box: Entry,
+}
+
+impl RcuVtable {
+    /// Makes the entries of `T` on list `ID`; only [`impl_has_rcu_head!`] calls it.
+    ///
+    /// # Safety
+    ///
+    /// It must be called in the initialiser of a `static`, in the crate that declares `T`, with
+    /// `run` being `RunOf::<T, ID>::RUN` and `owner` that crate's module (null for built-in
+    /// code), so that the functions are instantiated in the code that `owner` holds.
+    #[doc(hidden)]
+    pub const unsafe fn new<T: HasRcuHead<T, ID>, const ID: u64>(
+        run: unsafe fn(*mut bindings::callback_head),
+        owner: *mut bindings::module,
+    ) -> Self {
+        // SAFETY: `run` is `RunOf::RUN`, which consumes an item queued by `call` (only
+        // `RcuTasksItem`s are) or leaks it; the drop functions consume an item queued by `free`
+        // with that pointer type. The caller promises that `owner` holds their code.
+        unsafe {
+            Self {
+                run: Entry::new(run, owner),
+                drop_arc: Entry::new(drop_item::<T, ID, crate::sync::Arc<T>>, owner),
+                drop_box: Entry::new(
+                    drop_item::<T, ID, core::pin::Pin<crate::alloc::KBox<T>>>,
+                    owner,
+                ),
+            }
+        }
+    }
+}
+
+/// Picks the callback of an item type: `RunOf::<T, ID>::RUN` is `T`'s [`RcuTasksItem::run`]
+/// where `T` implements it (an inherent constant, which wins when its bound holds), and else
+/// [`NoRun::RUN`] (a trait constant), which [`CallFlavour::call`] never queues, since it takes
+/// only [`RcuTasksItem`]s. This lets [`impl_has_rcu_head!`] serve the types that are only ever
+/// freed too.
+#[doc(hidden)]
+pub struct RunOf<T, const ID: u64>(PhantomData<T>);
+
+impl<T: RcuTasksItem<ID>, const ID: u64> RunOf<T, ID> {
+    /// `T`'s callback.
+    #[doc(hidden)]
+    pub const RUN: unsafe fn(*mut bindings::callback_head) = run_item::<T, ID>;
+}
+
+/// The fallback of [`RunOf`], for types without a callback.
+#[doc(hidden)]
+pub trait NoRun {
+    /// Never queued; leaks the item if it ever were.
+    const RUN: unsafe fn(*mut bindings::callback_head) = leak_item;
+}
+
+impl<T, const ID: u64> NoRun for RunOf<T, ID> {}
+
 /// Implements [`HasRcuHead`] for a struct with an [`RcuHead`] field.
+///
+/// The struct must not be generic: the macro makes a `static` with the type's callbacks in the
+/// crate that declares it, which ties them to its module.
 ///
 /// # Examples
 ///
@@ -454,16 +495,12 @@ pub unsafe trait HasRcuHead<T: ?Sized, const ID: u64 = 0> {
 /// ```
 #[macro_export]
 macro_rules! impl_has_rcu_head {
-    ($(impl$({$($generics:tt)*})?
-       HasRcuHead<$head_type:ty $(, $id:tt)?>
-       for $self:ty
-       { self.$field:ident }
-    )*) => {$(
+    (@id) => { 0 };
+    (@id $id:tt) => { $id };
+    ($(impl HasRcuHead<$head_type:ty $(, $id:tt)?> for $self:ty { self.$field:ident })*) => {$(
         // SAFETY: `raw_get_head` only compiles if the field has the right type, and `OFFSET` is
-        // its offset.
-        unsafe impl$(<$($generics)+>)? $crate::sync::rcu_tasks::HasRcuHead<$head_type $(, $id)?>
-            for $self
-        {
+        // its offset; `vtable` returns a static of its own, made here.
+        unsafe impl $crate::sync::rcu_tasks::HasRcuHead<$head_type $(, $id)?> for $self {
             const OFFSET: usize = ::core::mem::offset_of!(Self, $field) as usize;
 
             #[inline]
@@ -472,6 +509,27 @@ macro_rules! impl_has_rcu_head {
             ) -> *mut $crate::sync::rcu_tasks::RcuHead<$head_type $(, $id)?> {
                 // SAFETY: The caller promises that the pointer is valid.
                 unsafe { ::core::ptr::addr_of_mut!((*ptr).$field) }
+            }
+
+            #[inline]
+            fn vtable() -> &'static $crate::sync::rcu_tasks::RcuVtable {
+                #[allow(unused_imports)]
+                use $crate::sync::rcu_tasks::NoRun as _;
+                // SAFETY: A static in the crate that declares the type, with its module and
+                // its `RunOf::RUN`.
+                static VTABLE: $crate::sync::rcu_tasks::RcuVtable = unsafe {
+                    $crate::sync::rcu_tasks::RcuVtable::new::<
+                        $self,
+                        { $crate::impl_has_rcu_head!(@id $($id)?) },
+                    >(
+                        $crate::sync::rcu_tasks::RunOf::<
+                            $self,
+                            { $crate::impl_has_rcu_head!(@id $($id)?) },
+                        >::RUN,
+                        $crate::__this_module_ptr!(),
+                    )
+                };
+                &VTABLE
             }
         }
     )*};
@@ -492,60 +550,73 @@ pub trait RcuTasksItem<const ID: u64 = 0>: HasRcuHead<Self, ID> + Sized {
 #[inline]
 fn queue<F: CallFlavour + ?Sized, T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
     item: P,
-    func: unsafe extern "C" fn(*mut bindings::callback_head),
+    entry: &'static Entry,
 ) -> Result<(), Refused<P>> {
     let ptr = P::into_raw(item);
     // SAFETY: `ptr` was just made from an owning pointer, so it is valid.
     let head = unsafe { T::raw_get_head(ptr) };
     // SAFETY: As above.
     let queued = unsafe { &(*head).queued };
-    if !crate::owned::mark_queued(queued, P::UNIQUE) {
-        // SAFETY: `ptr` came from `into_raw` above and was not handed over.
-        let item = unsafe { P::from_raw(ptr) };
-        return Err(Refused { error: EBUSY, item });
-    }
-    // SAFETY: `head` is valid and was not queued; the list owns the item until `func` runs,
-    // which keeps it alive. `head.head` is the first field of the `repr(C)` `RcuHead`.
-    unsafe { F::raw_call(head.cast(), func) };
-    Ok(())
+    let error = if !owned::mark_queued(queued, P::UNIQUE) {
+        EBUSY
+    } else if !owned::get_module(entry.owner()) {
+        owned::clear_queued(queued, P::UNIQUE);
+        ENODEV
+    } else {
+        // SAFETY: `head` is valid, and no list has it: `queued` was false, or `ptr` came from
+        // the item's only owner. The entry is one of `T`'s, for `P`.
+        let raw = unsafe { core::ptr::addr_of_mut!((*head).raw) };
+        // SAFETY: As above.
+        unsafe { RawHead::prepare(raw, entry) };
+        // SAFETY: `raw` is valid and was not queued; the list owns the item until the entry's
+        // function runs, which keeps it alive.
+        unsafe { F::raw_call(RawHead::callback_head(raw), owned::trampoline) };
+        return Ok(());
+    };
+    // SAFETY: `ptr` came from `into_raw` above and was not handed over.
+    let item = unsafe { P::from_raw(ptr) };
+    Err(Refused { error, item })
 }
 
-/// Clears `queued` and takes back the ownership of an item whose grace period is over.
-///
 /// # Safety
 ///
-/// `head` must be the head of an item queued by `queue` with pointer type `P`, whose callback is
-/// running now.
+/// `head` must be the `callback_head` of an `RcuHead<T, ID>` queued with `P`, whose grace period
+/// is over.
 unsafe fn take<T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
     head: *mut bindings::callback_head,
 ) -> P {
     let head = head.cast::<RcuHead<T, ID>>();
     // SAFETY: The caller promises that `head` is valid.
     let queued = unsafe { &(*head).queued };
-    crate::owned::clear_queued(queued, P::UNIQUE);
+    owned::clear_queued(queued, P::UNIQUE);
     // SAFETY: `head` is in a `T` whose ownership the list held, from `P::into_raw`.
     unsafe { P::from_raw(T::head_container_of(head)) }
 }
 
 /// # Safety
 ///
-/// Only for `queue` with an item of type `T` and its pointer type.
-unsafe extern "C" fn run_trampoline<T: RcuTasksItem<ID>, const ID: u64>(
-    head: *mut bindings::callback_head,
-) {
+/// `head` must be the `callback_head` of an `RcuHead<T, ID>` queued by `call`.
+unsafe fn run_item<T: RcuTasksItem<ID>, const ID: u64>(head: *mut bindings::callback_head) {
     // SAFETY: `call` queued `head` with `T::Pointer`, and the grace period is over.
     T::run(unsafe { take::<T, ID, T::Pointer>(head) });
 }
 
 /// # Safety
 ///
-/// Only for `queue` with an item of type `T` and pointer type `P`.
-unsafe extern "C" fn drop_trampoline<T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
+/// `head` must be the `callback_head` of an `RcuHead<T, ID>` queued by `free` with `P`.
+unsafe fn drop_item<T: HasRcuHead<T, ID>, const ID: u64, P: OwnedPointer<T>>(
     head: *mut bindings::callback_head,
 ) {
     // SAFETY: `free` queued `head` with `P`, and the grace period is over.
     drop(unsafe { take::<T, ID, P>(head) });
 }
+
+/// The callback of a type that has none; `call` never queues it.
+///
+/// # Safety
+///
+/// None needed: it does nothing (an item it were given would be leaked).
+unsafe fn leak_item(_head: *mut bindings::callback_head) {}
 
 /// A pointer to an object published to Tasks Trace readers, who may sleep while they use it.
 ///
@@ -556,6 +627,12 @@ unsafe extern "C" fn drop_trampoline<T: HasRcuHead<T, ID>, const ID: u64, P: Own
 ///
 /// The old object is dropped in the callback, with bottom halves disabled: its `Drop` must not
 /// sleep. Writers need no lock between them, but each replacement is a separate version.
+///
+/// # Invariants
+///
+/// `ptr` is null or comes from `KBox::into_raw` of a pinned `T` that the `TracePointer` owns.
+/// An object that `ptr` no longer points at is dropped only after a Tasks Trace grace period
+/// that started after it was unpublished.
 ///
 /// # Examples
 ///
@@ -585,13 +662,13 @@ unsafe extern "C" fn drop_trampoline<T: HasRcuHead<T, ID>, const ID: u64, P: Own
 /// # Ok::<(), Error>(())
 /// ```
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
-pub struct TracePointer<T: HasRcuHead<T> + Send + Sync> {
+pub struct TracePointer<T: HasRcuHead<T> + Send + Sync + 'static> {
     ptr: core::sync::atomic::AtomicPtr<T>,
     _owns: PhantomData<crate::alloc::KBox<T>>,
 }
 
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
-impl<T: HasRcuHead<T> + Send + Sync> TracePointer<T> {
+impl<T: HasRcuHead<T> + Send + Sync + 'static> TracePointer<T> {
     /// An empty pointer.
     pub const fn new() -> Self {
         Self {
@@ -611,11 +688,17 @@ impl<T: HasRcuHead<T> + Send + Sync> TracePointer<T> {
     }
 
     /// Publishes `new` (or nothing), and drops the previous object after a grace period.
+    ///
+    /// The drop is queued as a callback, which holds `T`'s module. While that module is not
+    /// live (in its init function or its exit, where callbacks are refused), `replace` waits for
+    /// the grace period itself and then drops the object: there it sleeps, and must not be
+    /// called from a Tasks Trace read-side section, which it would wait for.
     pub fn replace(&self, new: Option<core::pin::Pin<crate::alloc::KBox<T>>>) {
         let newp = new.map_or(core::ptr::null_mut(), |b| {
             // SAFETY: The object stays pinned: it is only moved back into a `Pin<KBox>`.
             crate::alloc::KBox::into_raw(unsafe { core::pin::Pin::into_inner_unchecked(b) })
         });
+        // INVARIANT: `newp` is null or an object we own; `old` is dropped after a grace period.
         let old = self.ptr.swap(newp, Ordering::AcqRel);
         if old.is_null() {
             return;
@@ -624,7 +707,8 @@ impl<T: HasRcuHead<T> + Send + Sync> TracePointer<T> {
         // out of the pointer, so we own it.
         let old = unsafe { core::pin::Pin::new_unchecked(crate::alloc::KBox::from_raw(old)) };
         if let Err(refused) = TasksTrace::free(old) {
-            // Its head is in use elsewhere: wait for the readers here instead.
+            // Its module is not live (or its head is in use elsewhere): wait for the readers
+            // here instead.
             TasksTrace::synchronize();
             drop(refused.item);
         }
@@ -632,14 +716,14 @@ impl<T: HasRcuHead<T> + Send + Sync> TracePointer<T> {
 }
 
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
-impl<T: HasRcuHead<T> + Send + Sync> Default for TracePointer<T> {
+impl<T: HasRcuHead<T> + Send + Sync + 'static> Default for TracePointer<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
-impl<T: HasRcuHead<T> + Send + Sync> Drop for TracePointer<T> {
+impl<T: HasRcuHead<T> + Send + Sync + 'static> Drop for TracePointer<T> {
     fn drop(&mut self) {
         self.replace(None);
     }
@@ -726,6 +810,43 @@ impl<T: HasRcuHead<T> + Send + Sync> Drop for TracePointer<T> {
 /// TasksTrace::barrier();
 /// assert_eq!(c.runs.load(Relaxed), 1);
 /// assert!(!c.rcu.is_queued());
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// A [`TracePointer`] drops a replaced object only after the readers that may hold it are done.
+///
+/// ```
+/// use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+/// use kernel::prelude::*;
+/// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace, TracePointer};
+///
+/// static FIRST_DROPPED: AtomicBool = AtomicBool::new(false);
+///
+/// struct V { first: bool, rcu: RcuHead<V> }
+/// kernel::impl_has_rcu_head! { impl HasRcuHead<V> for V { self.rcu } }
+/// impl Drop for V {
+///     fn drop(&mut self) {
+///         if self.first {
+///             FIRST_DROPPED.store(true, Relaxed);
+///         }
+///     }
+/// }
+///
+/// let p = TracePointer::<V>::new();
+/// p.replace(Some(KBox::pin(V { first: true, rcu: RcuHead::new() }, GFP_KERNEL)?));
+/// let guard = TasksTrace::read_lock();
+/// let old = p.get(&guard).ok_or(EINVAL)?;
+/// p.replace(Some(KBox::pin(V { first: false, rcu: RcuHead::new() }, GFP_KERNEL)?));
+/// // Grace periods would have ended several times over without the reader.
+/// // SAFETY: Sleeping in process context; Tasks Trace readers may sleep.
+/// unsafe { kernel::bindings::msleep(300) };
+/// assert!(old.first);
+/// assert!(!FIRST_DROPPED.load(Relaxed));
+/// drop(guard);
+/// TasksTrace::barrier();
+/// assert!(FIRST_DROPPED.load(Relaxed));
+/// drop(p);
+/// TasksTrace::barrier();
 /// # Ok::<(), Error>(())
 /// ```
 #[allow(dead_code)]
