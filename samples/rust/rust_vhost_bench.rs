@@ -4,6 +4,11 @@
 //! to the kernel log (`make bench`) when the module loads, or at boot when it is built in.
 //! Nothing here is asserted.
 //!
+//! They run in a kernel thread of their own: only a kernel thread may run its own task work
+//! ([`task_work::run_pending`]), and a module may queue work and callbacks only once its init
+//! function has returned. The thread waits for that, and prints `done` at the end; the module's
+//! exit stops it.
+//!
 //! Each primitive is timed in rounds that alternate the Rust API and the C calls on the same
 //! kernel, so drifts of the machine hit both. Every round is `N` operations; a line
 //! `PRIM <name> rust <median> <min> <max> c <median> <min> <max> paired <ratio>` gives ns/op (in
@@ -19,10 +24,12 @@
 
 use core::ptr;
 use kernel::{
-    bindings,
+    bindings, c_str,
     prelude::*,
     sync::rcu_tasks::{CallFlavour, Flavour, RcuHead, Tasks, TasksRude, TasksTrace},
-    task_work::{self, ModuleBarrier, Notify, TaskWork, TaskWorkItem},
+    task::Task,
+    task_work::{self, Notify, TaskWork, TaskWorkItem},
+    types::ARef,
 };
 
 module! {
@@ -122,7 +129,7 @@ kernel::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
 /// ([`Cb`] and [`Nop`]), so that both sides allocate from the same slab cache and touch as many
 /// pages.
 #[repr(C)]
-struct RawHead(bindings::callback_head, u64);
+struct RawHead(bindings::callback_head, [u64; 2]);
 
 const _: () = assert!(
     core::mem::size_of::<RawHead>() == core::mem::size_of::<Cb>()
@@ -155,7 +162,7 @@ fn raw_heads(func: unsafe extern "C" fn(*mut bindings::callback_head)) -> Result
                     next: core::ptr::null_mut(),
                     func: Some(func),
                 },
-                0,
+                [0; 2],
             ),
             GFP_KERNEL,
         )?;
@@ -328,7 +335,8 @@ fn c_add_cancel(cur: &kernel::task::Task) -> Result<u64> {
     for _ in 0..N {
         // SAFETY: `head` is valid, and dequeued again before the next add.
         unsafe { c_add(cur, &mut head, raw_nop)? };
-        if task_work::raw::cancel_func(cur, raw_nop).is_null() {
+        // SAFETY: Only this function queues `raw_nop`, on this stack head.
+        if unsafe { task_work::raw::cancel_func(cur, raw_nop) }.is_null() {
             return Err(EINVAL);
         }
     }
@@ -365,7 +373,8 @@ fn task_work_cost() -> Result {
                     }
                     // SAFETY: `head` is valid, and dequeued again before the next add.
                     unsafe { c_add(cur, &mut head, raw_nop)? };
-                    if task_work::raw::cancel_func(cur, raw_nop).is_null() {
+                    // SAFETY: Only this closure queues `raw_nop`, on this stack head.
+                    if unsafe { task_work::raw::cancel_func(cur, raw_nop) }.is_null() {
                         return Err(EINVAL);
                     }
                     // SAFETY: Taken above.
@@ -382,7 +391,7 @@ fn task_work_cost() -> Result {
             let t = now_ns();
             for item in items {
                 task_work::add(cur, item, Notify::None)?;
-                task_work::run_pending();
+                task_work::run_pending()?;
             }
             Ok(per_op(now_ns() - t))
         },
@@ -433,11 +442,75 @@ fn trace_reader_cost(lock: unsafe extern "C" fn(), unlock: unsafe extern "C" fn(
 }
 
 struct Bench {
-    _tw: ModuleBarrier,
+    thread: ARef<Task>,
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        // SAFETY: We hold a reference on the thread, which may have returned already; this waits
+        // until it has, so no code of the module runs on it after this.
+        unsafe { bindings::kthread_stop(ptr::from_ref::<Task>(&self.thread).cast_mut().cast()) };
+    }
+}
+
+fn module_is_live() -> bool {
+    if !cfg!(MODULE) {
+        return true;
+    }
+    // SAFETY: Our own module, which is alive while its code runs; `state` is read as a number.
+    let state = unsafe { ptr::read_volatile(ptr::addr_of!((*THIS_MODULE.as_ptr()).state)) };
+    state == bindings::module_state_MODULE_STATE_LIVE
+}
+
+/// The benchmark thread: waits until the module is live, runs everything once, prints `done`,
+/// then waits to be stopped.
+///
+/// # Safety
+///
+/// Only for `kthread_create_on_node`.
+unsafe extern "C" fn bench_thread(_data: *mut core::ffi::c_void) -> i32 {
+    // SAFETY: Called in the kthread's own context.
+    let should_stop = || unsafe { bindings::kthread_should_stop() };
+    while !module_is_live() && !should_stop() {
+        // SAFETY: Sleeping in process context.
+        unsafe { bindings::msleep(10) };
+    }
+    if !should_stop() {
+        match run_all() {
+            Ok(()) => pr_info!("done\n"),
+            Err(e) => pr_info!("done: errno {}\n", e.to_errno()),
+        }
+    }
+    // Built in, nothing stops the thread; in a module, the exit does.
+    while cfg!(MODULE) && !should_stop() {
+        // SAFETY: Sleeping in process context.
+        unsafe { bindings::msleep_interruptible(100) };
+    }
+    0
 }
 
 impl kernel::Module for Bench {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: `bench_thread` is a valid thread function and the name a valid C string.
+        let t = unsafe {
+            bindings::kthread_create_on_node(
+                Some(bench_thread),
+                ptr::null_mut(),
+                bindings::NUMA_NO_NODE,
+                c_str!("rust_vhost_bench").as_char_ptr(),
+            )
+        };
+        let t = kernel::error::from_err_ptr(t)?;
+        // SAFETY: `t` is a new, valid task; `into` takes a reference of our own.
+        let thread: ARef<Task> = unsafe { &*t.cast::<Task>() }.into();
+        // SAFETY: `t` is valid.
+        unsafe { bindings::wake_up_process(t) };
+        Ok(Self { thread })
+    }
+}
+
+fn run_all() -> Result {
+    {
         grace_period::<Tasks>()?;
         grace_period::<TasksTrace>()?;
         grace_period::<TasksRude>()?;
@@ -480,8 +553,6 @@ impl kernel::Module for Bench {
             let add_run = || c_add_run(cur);
             compare("null:task_work_add+run", add_run, add_run)?;
         }
-        Ok(Self {
-            _tw: ModuleBarrier::new(),
-        })
+        Ok(())
     }
 }

@@ -5,9 +5,10 @@
 //! on its way back to user mode. `tools/guest/selftest.c` drives it through
 //! `/dev/rust-vhost-selftest`.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings, c_str,
+    eventfd::EventFd,
     ioctl::{_IO, _IOR, _IOWR},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     new_mutex,
@@ -15,7 +16,7 @@ use kernel::{
     sync::rcu_tasks::{self, CallFlavour, Flavour, RcuHead, RcuTasksItem, TasksRude, TasksTrace},
     sync::{Arc, Mutex},
     task::Task,
-    task_work::{self, ModuleBarrier, Notify, TaskWork, TaskWorkItem},
+    task_work::{self, Notify, TaskWork, TaskWorkItem},
     types::ARef,
     uaccess::UserSlice,
     vhost_task::{VhostTask, VhostWorker, WorkerContext},
@@ -59,6 +60,40 @@ const TW_RAN: u32 = _IOR::<[u64; 2]>(T, 13);
 const TW_CANCEL: u32 = _IO(T, 14);
 /// Tasks RCU from module code: `arg` callbacks per flavour, barriers, readers, synchronize.
 const RCU_RUN: u32 = _IO(T, 20);
+/// Queues task work on the calling task with `Notify::None`, which runs at exit, after the
+/// task's file table is gone, and tries to look up an eventfd there.
+const TW_EXIT_FILES: u32 = _IO(T, 21);
+/// Reads `[worker, exit]`: the errno of an eventfd lookup by the vhost worker (which has no file
+/// table) and by the last exit-time item of `TW_EXIT_FILES`; 0 if not tried, 1 if it worked.
+const FILES_ERRNO: u32 = _IOR::<[u64; 2]>(T, 22);
+/// Forgets the file's worker handle (`mem::forget`), as a leak would: the thread lives on.
+const VT_LEAK: u32 = _IO(T, 23);
+/// Drops the device's registration while this file (and maybe others) is open.
+const MISC_DEREGISTER: u32 = _IO(T, 24);
+
+/// The errno of the eventfd lookup of the last `TW_EXIT_FILES` item.
+static EXIT_FILES: AtomicI64 = AtomicI64::new(0);
+
+fn lookup_errno() -> i64 {
+    match EventFd::from_fd(0) {
+        Ok(_) => 1,
+        Err(e) => e.to_errno().into(),
+    }
+}
+
+/// A task work item that runs at exit and looks up an eventfd.
+struct ExitProbe {
+    work: TaskWork<ExitProbe>,
+}
+kernel::impl_has_task_work! { impl HasTaskWork<ExitProbe> for ExitProbe { self.work } }
+
+impl TaskWorkItem for ExitProbe {
+    type Pointer = Pin<KBox<ExitProbe>>;
+
+    fn run(_this: Pin<KBox<ExitProbe>>) {
+        EXIT_FILES.store(lookup_errno(), Ordering::Release);
+    }
+}
 
 /// `SIGKILL` handler runs, over all workers since load.
 static KILLS: AtomicU64 = AtomicU64::new(0);
@@ -71,6 +106,7 @@ struct Worker {
     killed: AtomicBool,
     ping: AtomicU64,
     ping_at: AtomicU64,
+    files: AtomicI64,
 }
 
 fn now_ns() -> u64 {
@@ -81,6 +117,10 @@ fn now_ns() -> u64 {
 impl VhostWorker for Worker {
     fn work(&self, ctx: &mut WorkerContext) -> bool {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        if self.files.load(Ordering::Relaxed) == 0 {
+            // A vhost worker has no file table.
+            self.files.store(lookup_errno(), Ordering::Release);
+        }
         let q = self.queued.load(Ordering::Acquire);
         let pinged = self.ping.load(Ordering::Acquire) == 1;
         let repeat = self.repeat.load(Ordering::Relaxed) > 0;
@@ -223,16 +263,23 @@ fn tw_cancel(file: &File) -> Result<isize> {
     let p = probe()?;
     let want = core::ptr::from_ref::<Probe>(&p) as usize;
     task_work::add(cur, p, Notify::None)?;
-    let got = task_work::cancel_match::<Probe, 0>(cur, |p| core::ptr::from_ref(p) as usize == want);
+    // SAFETY: The predicate only compares an address.
+    let got = unsafe {
+        task_work::cancel_match::<Probe, 0>(cur, |p| core::ptr::from_ref(p) as usize == want)
+    };
     if got.is_none() {
         return Ok(3);
     }
-    task_work::add(cur, probe()?, Notify::None)?;
-    task_work::add(cur, shared, Notify::None)?;
-    task_work::run_pending();
-    if file.tw.ran.load(Ordering::Acquire) != ran + 2 {
+    // A user task's work is not run from inside a system call: it runs on the way out.
+    if task_work::run_pending() != Err(EPERM) {
         return Ok(4);
     }
+    task_work::add(cur, probe()?, Notify::Resume)?;
+    task_work::add(cur, shared, Notify::Resume)?;
+    if file.tw.ran.load(Ordering::Acquire) != ran {
+        return Ok(5);
+    }
+    // The caller checks with `TW_RAN` that both ran on its way back to user mode.
     Ok(0)
 }
 
@@ -428,6 +475,7 @@ fn put_u64s<const N: usize>(arg: usize, vals: [u64; N]) -> Result<isize> {
 
 impl MiscDevice for File {
     type Ptr = Pin<KBox<File>>;
+    const OWNER: &'static ThisModule = &THIS_MODULE;
 
     fn open() -> Result<Pin<KBox<File>>> {
         let tw = Arc::new(
@@ -462,6 +510,7 @@ impl MiscDevice for File {
                         killed: AtomicBool::new(false),
                         ping: AtomicU64::new(0),
                         ping_at: AtomicU64::new(0),
+                        files: AtomicI64::new(0),
                     },
                     GFP_KERNEL,
                 )?;
@@ -526,17 +575,74 @@ impl MiscDevice for File {
                 ],
             ),
             TW_CANCEL => tw_cancel(&this),
+            TW_EXIT_FILES => {
+                let p = KBox::pin(
+                    ExitProbe {
+                        work: TaskWork::new(),
+                    },
+                    GFP_KERNEL,
+                )?;
+                task_work::add(current!(), p, Notify::None)?;
+                Ok(0)
+            }
+            FILES_ERRNO => {
+                let w = this
+                    .with_worker(|w| w.data().files.load(Ordering::Acquire))
+                    .unwrap_or(0);
+                put_u64s(arg, [w as u64, EXIT_FILES.load(Ordering::Acquire) as u64])
+            }
+            MISC_DEREGISTER => {
+                if deregister() {
+                    Ok(0)
+                } else {
+                    Err(ENOENT)
+                }
+            }
+            VT_LEAK => {
+                let w = this.worker.lock().take().ok_or(ENXIO)?;
+                core::mem::forget(w);
+                Ok(0)
+            }
             RCU_RUN => rcu_run(arg),
             _ => Err(ENOTTY),
         }
     }
 }
 
-struct Selftest {
-    _dev: Pin<KBox<MiscDeviceRegistration<File>>>,
-    _tw: ModuleBarrier,
-    _rcu: rcu_tasks::ModuleBarrier<rcu_tasks::Tasks>,
-    _rcu_trace: rcu_tasks::ModuleBarrier<TasksTrace>,
+struct Selftest;
+
+/// The device's registration, owned here so that `MISC_DEREGISTER` can drop it while files are
+/// open: null once dropped.
+static REG: AtomicPtr<MiscDeviceRegistration<File>> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Drops the registration, if it is still there.
+fn deregister() -> bool {
+    let p = REG.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if p.is_null() {
+        return false;
+    }
+    // SAFETY: `p` came from `KBox::into_raw` of a pinned registration in `init`, and the swap
+    // made us its only owner; it is put back into a `Pin<KBox>` to be dropped in place.
+    drop(unsafe { Pin::new_unchecked(KBox::from_raw(p)) });
+    true
+}
+
+impl Drop for Selftest {
+    fn drop(&mut self) {
+        deregister();
+    }
+}
+
+/// A task work item for the refused queueing in `init`.
+struct Idle2 {
+    work: TaskWork<Idle2>,
+}
+kernel::impl_has_task_work! { impl HasTaskWork<Idle2> for Idle2 { self.work } }
+
+impl TaskWorkItem for Idle2 {
+    type Pointer = Pin<KBox<Idle2>>;
+
+    fn run(_this: Pin<KBox<Idle2>>) {}
 }
 
 /// A worker with nothing to do, for the refused creation in `init`.
@@ -560,14 +666,51 @@ impl kernel::Module for Selftest {
                 return Err(EINVAL);
             }
         }
-        Ok(Self {
-            _dev: KBox::pin_init(
-                MiscDeviceRegistration::register(c_str!("rust-vhost-selftest"), module),
+        // Task work and RCU callbacks queued from init would hold a module that a failing init
+        // frees whatever its references: both are refused while the module is coming.
+        let tw = task_work::add(
+            current!(),
+            KBox::pin(
+                Idle2 {
+                    work: TaskWork::new(),
+                },
                 GFP_KERNEL,
             )?,
-            _tw: ModuleBarrier::new(),
-            _rcu: rcu_tasks::ModuleBarrier::new(),
-            _rcu_trace: rcu_tasks::ModuleBarrier::new(),
-        })
+            Notify::None,
+        );
+        pr_info!(
+            "task_work from module init: errno {}\n",
+            tw.err().map_or(0, |e| e.error.to_errno())
+        );
+        let cb = rcu_tasks::Tasks::call(KBox::pin(
+            Cb {
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?);
+        pr_info!(
+            "rcu_tasks call from module init: errno {}\n",
+            cb.err().map_or(0, |e| e.error.to_errno())
+        );
+        let fr = TasksTrace::free(KBox::pin(
+            Cb {
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?);
+        pr_info!(
+            "rcu_tasks free from module init: errno {}\n",
+            fr.err().map_or(0, |e| e.error.to_errno())
+        );
+        let reg = KBox::pin_init(
+            MiscDeviceRegistration::register(c_str!("rust-vhost-selftest"), module),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: The registration stays pinned: it is only put back into a `Pin<KBox>`.
+        REG.store(
+            KBox::into_raw(unsafe { Pin::into_inner_unchecked(reg) }),
+            Ordering::Release,
+        );
+        Ok(Self)
     }
 }

@@ -39,7 +39,7 @@ use kernel::{
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     new_condvar, new_mutex,
     prelude::*,
-    sync::rcu_tasks::{self, RcuHead, TasksTrace, TracePointer},
+    sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace, TracePointer},
     sync::{Arc, CondVar, Mutex},
     task_work::{self, Notify, TaskWork, TaskWorkItem},
     uaccess::{get_user, put_user, UserSlice, UserSliceReader},
@@ -511,7 +511,9 @@ impl Worker {
 /// The kick eventfd's watch target: wakes the worker.
 struct Kick(Arc<VhostTask<Worker>>);
 
-impl WatchTarget for Kick {
+// SAFETY: `notify` only counts, sets a flag and wakes the worker (`vhost_task_wake()` may be
+// called from any context); it drops nothing and does not sleep.
+unsafe impl WatchTarget for Kick {
     fn notify(&self) {
         let w = self.0.data();
         w.stats.kicks.fetch_add(1, Ordering::Relaxed);
@@ -823,7 +825,7 @@ impl Dev {
             let new = if fd == -1 {
                 None
             } else {
-                Some(counted(eventfd::Watch::new(fd, Kick(t)))?)
+                Some(counted(eventfd::Watch::new(&THIS_MODULE, fd, Kick(t)))?)
             };
             inner.kick = new;
         } else {
@@ -967,6 +969,7 @@ const TASK_SIZE: u64 = (1 << 47) - 4096;
 
 impl MiscDevice for Dev {
     type Ptr = Pin<KBox<Dev>>;
+    const OWNER: &'static ThisModule = &THIS_MODULE;
 
     fn open() -> Result<Pin<KBox<Dev>>> {
         counted(KBox::pin_init(
@@ -979,6 +982,11 @@ impl MiscDevice for Dev {
 
     fn release(dev: Pin<KBox<Dev>>) {
         dev.reset();
+        drop(dev);
+        // Every configuration this file replaced waits for a grace period, holding a reference
+        // on the module: wait for them, so that the module can be unloaded as soon as the last
+        // file is closed, as with the C device.
+        TasksTrace::barrier();
     }
 
     fn ioctl(dev: Pin<&Dev>, cmd: u32, arg: usize) -> Result<isize> {
@@ -988,10 +996,6 @@ impl MiscDevice for Dev {
 
 struct RustVhostTest {
     _dev: Pin<KBox<MiscDeviceRegistration<Dev>>>,
-    // Dropped after the device: the last configs freed through Tasks Trace RCU and the last
-    // flushes are done before the module's code goes away.
-    _rcu: rcu_tasks::ModuleBarrier<TasksTrace>,
-    _tw: task_work::ModuleBarrier,
 }
 
 impl Drop for RustVhostTest {
@@ -1009,10 +1013,6 @@ impl kernel::Module for RustVhostTest {
         let name = NAME.get();
         let dev = KBox::pin_init(MiscDeviceRegistration::register(name, module), GFP_KERNEL)?;
         pr_info!("/dev/{} registered\n", name);
-        Ok(Self {
-            _dev: dev,
-            _rcu: rcu_tasks::ModuleBarrier::new(),
-            _tw: task_work::ModuleBarrier::new(),
-        })
+        Ok(Self { _dev: dev })
     }
 }

@@ -34,6 +34,10 @@
 #define TW_RAN		_IOR(T, 13, uint64_t[2])
 #define TW_CANCEL	_IO(T, 14)
 #define RCU_RUN		_IO(T, 20)
+#define TW_EXIT_FILES	_IO(T, 21)
+#define FILES_ERRNO	_IOR(T, 22, uint64_t[2])
+#define VT_LEAK		_IO(T, 23)
+#define MISC_DEREGISTER	_IO(T, 24)
 
 #define DEV "/dev/rust-vhost-selftest"
 
@@ -368,11 +372,90 @@ static void tw_hold(void)
 static void tw_cancel(void)
 {
 	int fd = dev_open();
-	long r = ioctl(fd, TW_CANCEL);
+	uint64_t before[2], after[2];
+	long r;
 
+	tw_ran(fd, before);
+	r = ioctl(fd, TW_CANCEL);
 	CHECK(r == 0, "cancel step %ld failed", r);
+	/* The two items it left queued ran on the way back from the ioctl. */
+	tw_ran(fd, after);
+	CHECK(after[0] == before[0] + 2, "%llu items ran on return, want 2",
+	      (unsigned long long)(after[0] - before[0]));
 	close(fd);
-	printf("tw-cancel: cancel, cancel_first, cancel_match and run_pending from a module\n");
+	printf("tw-cancel: cancel, cancel_first, cancel_match from a module; run_pending refused for a user task\n");
+}
+
+/*
+ * Code that runs without a file table looks up an eventfd: a vhost worker
+ * (made without one) and task work run at exit (after exit_files()). Both
+ * must get EBADF, not dereference a null current->files.
+ */
+static void files_errno(void)
+{
+	int fd = dev_open();
+	uint64_t r[2];
+	pid_t pid;
+	int st;
+
+	CHECK(ioctl(fd, VT_START) == 0, "start");
+	CHECK(ioctl(fd, VT_KICK) == 0, "kick");
+	CHECK(ioctl(fd, VT_WAIT_IDLE) == 0, "wait idle");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid) {
+		int cfd = dev_open();
+
+		if (ioctl(cfd, TW_EXIT_FILES))
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st), "child");
+	CHECK(ioctl(fd, FILES_ERRNO, r) == 0, "FILES_ERRNO");
+	CHECK((int64_t)r[0] == -EBADF, "worker's eventfd lookup: %lld, want %d",
+	      (long long)r[0], -EBADF);
+	CHECK((int64_t)r[1] == -EBADF, "exit-time eventfd lookup: %lld, want %d",
+	      (long long)r[1], -EBADF);
+	close(fd);
+	printf("files: no file table in a vhost worker or at exit: EBADF both times\n");
+}
+
+/* Start a worker, leak its handle, close the fd and wait to be killed. */
+static void vhost_leak(void)
+{
+	int fd = dev_open();
+
+	CHECK(ioctl(fd, VT_START) == 0, "start");
+	CHECK(ioctl(fd, VT_LEAK) == 0, "leak");
+	close(fd);
+	printf("vhost-leak: handle leaked, fd closed, waiting\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/*
+ * Open files outlive the misc registration: after it is dropped, the node
+ * is gone, and the open file still serves ioctls, task work and close
+ * through the device's static file operations.
+ */
+static void misc_dereg(void)
+{
+	int fd = dev_open();
+	int fd2 = dev_open();
+	uint64_t r[2];
+
+	CHECK(ioctl(fd, MISC_DEREGISTER) == 0, "deregister");
+	CHECK(ioctl(fd, MISC_DEREGISTER) == -1 && errno == ENOENT, "second deregister");
+	CHECK(access(DEV, F_OK) == -1 && errno == ENOENT, "node still there");
+	CHECK(open(DEV, O_RDWR) == -1, "open after deregister");
+	CHECK(ioctl(fd, TW_RAN, r) == 0, "ioctl after deregister");
+	CHECK(ioctl(fd, TW_RESUME) == 0, "task work after deregister");
+	CHECK(ioctl(fd2, TW_RAN, r) == 0 && r[0] == 0, "second file");
+	close(fd);
+	CHECK(ioctl(fd2, RCU_RUN, 10) == 0, "rcu after deregister");
+	close(fd2);
+	printf("misc-dereg: two open files served after the registration was dropped\n");
 }
 
 static void rcu_run(long n)
@@ -412,9 +495,16 @@ int main(int argc, char **argv)
 		rcu_run(n ? n : 1000);
 	else if (!strcmp(c, "tw-hold"))
 		tw_hold();
+	else if (!strcmp(c, "files"))
+		files_errno();
+	else if (!strcmp(c, "vhost-leak"))
+		vhost_leak();
+	else if (!strcmp(c, "misc-dereg"))
+		misc_dereg();
 	else {
 		fprintf(stderr, "usage: selftest vhost-basic|vhost-storm [N]|vhost-stop-pending|"
-			"vhost-kill|vhost-ping [N]|tw-resume|tw-signal|tw-cancel|rcu [N]|tw-hold\n");
+			"vhost-kill|vhost-ping [N]|tw-resume|tw-signal|tw-cancel|rcu [N]|tw-hold|"
+			"files|vhost-leak|misc-dereg\n");
 		return 2;
 	}
 	return 0;
