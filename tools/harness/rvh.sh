@@ -154,6 +154,7 @@ do_modules() {
 		[ "$(readlink "$EXT/$f" 2>/dev/null)" = "$REPO/$f" ] || ln -sfn "$REPO/$f" "$EXT/$f"
 	done
 	"${KMAKE[@]}" ${CLIPPY:+CLIPPY=1} M="$EXT" modules
+	"$REPO/tools/harness/check-builtin.sh" "$OBJ/vmlinux" $(find "$EXT" -name '*.ko')
 	# The C reference device, drivers/vhost/test.c, from a mirror as well.
 	if grep -q '^CONFIG_VHOST=m' "$OBJ/.config"; then
 		mkdir -p "$CREF"
