@@ -4,6 +4,7 @@
 #
 #   rvh.sh build            install, unpack, patch, configure, kernel, modules, initramfs
 #   rvh.sh kernel           the same, up to the kernel
+#   rvh.sh configure        the same, up to the .config (checked against the fragments)
 #   rvh.sh test             build, boot the test suite, parse and count the results
 #   rvh.sh run              build, boot the demo (tools/guest/demo.sh)
 #   rvh.sh bench            build, boot the micro-benchmarks (tools/guest/bench.sh)
@@ -259,7 +260,7 @@ test)
 		# init/Kconfig: Rust with KASAN needs clang, generic KASAN, and a new
 		# enough rustc with RETHUNK; show that they hold and the options are on.
 		grep -n 'depends on.*KASAN' "$SRC/init/Kconfig"
-		grep -E '^CONFIG_(RUST|KASAN|KASAN_GENERIC|CC_IS_CLANG|MITIGATION_RETHUNK|RUSTC_VERSION|DEBUG_KMEMLEAK|PROVE_LOCKING|PROVE_RCU|DEBUG_ATOMIC_SLEEP|DEBUG_OBJECTS_RCU_HEAD|DEBUG_OBJECTS_WORK|DEBUG_LIST|DETECT_HUNG_TASK|DEFAULT_HUNG_TASK_TIMEOUT|SOFTLOCKUP_DETECTOR)=' "$OBJ/.config"
+		grep -E '^CONFIG_(BUG|DEBUG_BUGVERBOSE|RUST|KASAN|KASAN_GENERIC|CC_IS_CLANG|MITIGATION_RETHUNK|RUSTC_VERSION|DEBUG_KMEMLEAK|PROVE_LOCKING|PROVE_RCU|DEBUG_ATOMIC_SLEEP|DEBUG_OBJECTS_RCU_HEAD|DEBUG_OBJECTS_ENABLE_DEFAULT|DEBUG_OBJECTS_WORK|DEBUG_PREEMPT|DEBUG_LIST|DETECT_HUNG_TASK|DEFAULT_HUNG_TASK_TIMEOUT|SOFTLOCKUP_DETECTOR)=' "$OBJ/.config"
 	fi
 	# A failed boot (timeout, crash, no RVH-EXIT) must not stop the script
 	# before the results that did come are counted, and results.py counts
@@ -311,6 +312,12 @@ prepare)
 	phase install do_install
 	phase unpack do_unpack
 	phase patch do_patch
+	;;
+configure)
+	phase install do_install
+	phase unpack do_unpack
+	phase patch do_patch
+	phase configure do_configure
 	;;
 rustdoc)
 	# The kernel crate's docs; warnings about the project's files fail it.
