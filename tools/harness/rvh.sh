@@ -34,9 +34,15 @@ table() {
 	printf '%s\n' "${PHASES[@]}"
 	[ -z "${CURRENT:-}" ] || echo "$CURRENT     FAILED"
 	echo "total      $(($(date +%s) - START))s"
-	# `make test` ends with the results line.
+	# `make test` ends with the results line; without one (a failed build,
+	# results.py dying), it failed.
 	if [ -n "${SUMMARY:-}" ]; then
-		[ -s "$SUMMARY" ] && tail -1 "$SUMMARY" || echo "0 passed, 1 failed"
+		local last
+		last=$(tail -1 "$SUMMARY" 2>/dev/null) || true
+		case "$last" in
+		[0-9]*" passed, "[0-9]*" failed") echo "$last" ;;
+		*) echo "0 passed, 1 failed" ;;
+		esac
 	fi
 }
 trap 'table' EXIT
