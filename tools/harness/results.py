@@ -47,7 +47,7 @@ def main():
                     help='file of "suite min_passed" lines')
     ap.add_argument('--console', required=True, help='kernel console log')
     ap.add_argument('--boot-failed', action='store_true',
-                    help='the guest timed out or crashed')
+                    help='the guest timed out, crashed, or ktap.sh died')
     ap.add_argument('logs', nargs='+', help='logs holding KTAP')
     args = ap.parse_args()
 
@@ -86,7 +86,7 @@ def main():
         failed += 1
 
     if args.boot_failed:
-        print('error: the guest did not finish (timeout or crash)')
+        print('error: the guest did not finish (timeout, crash, or ktap.sh died)')
         failed += 1
 
     if skipped:
