@@ -357,13 +357,36 @@ static void tw_signal(void)
 	printf("tw-signal: ran on a thread blocked in read(), which went on\n");
 }
 
-/* Queue Notify::None work on ourselves and wait: it runs only when we die. */
+/*
+ * Queue Notify::None work on ourselves, close the device, and wait: the work
+ * runs only when we die, and until then it is the only thing that holds the
+ * module. No close() of ours may be the last one of its file after the work
+ * is queued: the final fput queues ____fput as task work with TWA_RESUME,
+ * and that runs our item too on the way back to user mode. So a child holds
+ * the device across our close() and drops the last reference itself, and
+ * we keep the pipe open.
+ */
 static void tw_hold(void)
 {
-	int fd = dev_open();
+	int fd = dev_open(), p[2], status;
+	pid_t child;
+	char c;
 
+	CHECK(pipe(p) == 0, "pipe");
+	child = fork();
+	CHECK(child >= 0, "fork");
+	if (!child) {
+		if (read(p[0], &c, 1) != 1)
+			_exit(1);
+		close(fd);
+		_exit(0);
+	}
 	CHECK(ioctl(fd, TW_NONE) == 0, "queue none work");
-	printf("tw-hold: queued, waiting\n");
+	close(fd);
+	CHECK(write(p[1], "x", 1) == 1, "wake the child");
+	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+	      !WEXITSTATUS(status), "child status %#x", status);
+	printf("tw-hold: queued, " DEV " closed, waiting\n");
 	fflush(stdout);
 	for (;;)
 		pause();

@@ -13,7 +13,9 @@ load vhost_iotlb
 load vhost
 load vhost_test
 insmod /modules/rust_vhost_test.ko name=vhost-test-rust
-[ -c /dev/vhost-test ] && [ -c /dev/vhost-test-rust ]
+for d in /dev/vhost-test /dev/vhost-test-rust; do
+	[ -c $d ] || { echo "no device node $d"; exit 1; }
+done
 # The renamed node is the Rust device.
 VHOST_DEV=/dev/vhost-test-rust vhost_client two-procs
 rmmod rust_vhost_test

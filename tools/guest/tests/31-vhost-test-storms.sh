@@ -31,13 +31,16 @@ rm -f /tmp/hold
 vhost_client hold 64 >/tmp/hold &
 pid=$!
 n=0
-while ! grep -q ready /tmp/hold; do
+until grep -q ready /tmp/hold; do
 	n=$((n + 1))
-	[ $n -lt 300 ] || { echo "64 devices did not come up"; exit 1; }
+	[ $n -lt 300 ] || { cat /tmp/hold; echo "64 devices did not come up"; exit 1; }
 	usleep 100000
 done
 kill $pid
 wait $pid 2>/dev/null || true
+if grep -q FAIL /tmp/hold; then
+	cat /tmp/hold; echo "vhost_client hold failed a check"; exit 1
+fi
 echo "storms: 64 devices at once"
 
 rmmod rust_vhost_test
