@@ -692,15 +692,15 @@ static void batch(struct notify *n, int count, uint16_t flags, int ev)
 {
 	struct dev *d = &n->d;
 	uint16_t from = d->avail_idx, to = from + count;
-	char what[160];
+	char what[200];
 	uint64_t v = 0;
 	int want, got;
 
 	d->vr.avail->flags = flags;
 	vring_used_event(&d->vr) = from + ev;
 	snprintf(what, sizeof(what),
-		 "features %#llx, call %s, %d buffers at %u, avail flags %#x, used_event %u",
-		 (unsigned long long)n->features,
+		 "%s: features %#llx, call %s, %d buffers at %u, avail flags %#x, used_event %u",
+		 dev_path(), (unsigned long long)n->features,
 		 n->call_bound ? "bound" : "unbound", count, from, flags,
 		 (uint16_t)(from + ev));
 	want = expect_signals(n, from, count);
