@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A small vhost-test driver for the cases virtio_test does not cover: error
- * paths with their errno, descriptor chains and indirect tables, and two
- * processes on one fd. It drives the device named by $VHOST_DEV (default
- * /dev/vhost-test) through one split ring of 16 entries, without EVENT_IDX.
+ * paths with their errno, descriptor chains and indirect tables, two
+ * processes on one fd, and the call eventfd buffer by buffer. It drives the
+ * device named by $VHOST_DEV (default /dev/vhost-test) through one split ring
+ * of 16 entries.
  *
  *   vhost_client errors | chains | two-procs | owner-killed | hold [N]
  *   vhost_client hostile SEED IOCTLS CORRUPTIONS
  *   vhost_client threads | close-running
+ *   vhost_client notify
+ *
+ * Every used element the device writes on a checked ring is compared with
+ * what was made available: the head, in avail order, once, with test.c's
+ * length of 0. "notify" also counts the call eventfd's signals after every
+ * batch and compares them with what vhost.c's vhost_notify() decides, with
+ * and without EVENT_IDX and NOTIFY_ON_EMPTY.
  *
  * It exits 0 when every check holds, and says which one failed otherwise.
  * The hostile mode is seeded and reproducible: random ioctl sequences with
@@ -68,7 +76,14 @@ struct dev {
 	void *ring;
 	char *buf;
 	uint16_t avail_idx, used_seen;
+	/* Check every used element against sent[] (off for hostile rings). */
+	int checked;
+	/* The head made available at each avail index, modulo NUM. */
+	uint16_t sent[NUM];
 };
+
+/* What a checked element is set to once it has been read. */
+#define POISON 0xdeadbeefU
 
 static const char *dev_path(void)
 {
@@ -112,16 +127,21 @@ static void set_addr(struct dev *d)
 	EXPECT(0, d->fd, VHOST_SET_VRING_ADDR, &a);
 }
 
-/* Opens the device and sets up a ring, with the backend running. */
-static void setup(struct dev *d, int fd)
+#define DEFAULT_FEATURES (1ULL << VIRTIO_RING_F_INDIRECT_DESC | \
+			  1ULL << VIRTIO_F_VERSION_1)
+
+/*
+ * Sets up a ring on an owned fd with `features`, its avail and used indices
+ * starting at `base`, and the backend running.
+ */
+static void setup_ring(struct dev *d, int fd, uint64_t features, uint16_t base)
 {
-	uint64_t features = 1ULL << VIRTIO_RING_F_INDIRECT_DESC |
-			    1ULL << VIRTIO_F_VERSION_1;
 	struct vhost_vring_state s = { .num = NUM };
 	struct vhost_vring_file f = { 0 };
 	int one = 1;
 
 	memset(d, 0, sizeof(*d));
+	d->checked = 1;
 	d->fd = fd;
 	d->kick = eventfd(0, EFD_NONBLOCK);
 	d->call = eventfd(0, EFD_NONBLOCK);
@@ -130,10 +150,12 @@ static void setup(struct dev *d, int fd)
 		exit(2);
 	memset(d->ring, 0, vring_size(NUM, 4096));
 	vring_init(&d->vr, NUM, d->ring, 4096);
+	d->vr.avail->idx = d->vr.used->idx = base;
+	d->avail_idx = d->used_seen = base;
 	EXPECT(0, fd, VHOST_SET_FEATURES, &features);
 	set_mem(d);
 	EXPECT(0, fd, VHOST_SET_VRING_NUM, &s);
-	s.num = 0;
+	s.num = base;
 	EXPECT(0, fd, VHOST_SET_VRING_BASE, &s);
 	set_addr(d);
 	f.fd = d->kick;
@@ -143,17 +165,80 @@ static void setup(struct dev *d, int fd)
 	EXPECT(0, fd, VHOST_TEST_RUN, &one);
 }
 
-/* Makes the chain at `head` available and kicks. */
-static void add(struct dev *d, uint16_t head)
+/* Opens the device and sets up a ring, with the backend running. */
+static void setup(struct dev *d, int fd)
+{
+	setup_ring(d, fd, DEFAULT_FEATURES, 0);
+}
+
+/* Puts `head` in the avail ring at the index after the last one published. */
+static void post(struct dev *d, uint16_t i, uint16_t head)
+{
+	d->vr.avail->ring[i % NUM] = head;
+	d->sent[i % NUM] = head;
+}
+
+/* Publishes the avail index `idx` with one store, and kicks. */
+static void publish(struct dev *d, uint16_t idx)
 {
 	uint64_t one = 1;
 
-	d->vr.avail->ring[d->avail_idx % NUM] = head;
 	__sync_synchronize();
-	d->vr.avail->idx = ++d->avail_idx;
+	d->vr.avail->idx = d->avail_idx = idx;
 	__sync_synchronize();
 	if (write(d->kick, &one, sizeof(one)) != sizeof(one))
 		exit(2);
+}
+
+/* Makes the chain at `head` available and kicks. */
+static void add(struct dev *d, uint16_t head)
+{
+	post(d, d->avail_idx, head);
+	publish(d, d->avail_idx + 1);
+}
+
+/*
+ * $VHOST_CLIENT_BREAK names an expectation to get wrong on purpose ("id",
+ * "len", "signal" or "nosignal"), to show that its check can fail.
+ */
+static int broken(const char *what)
+{
+	const char *b = getenv("VHOST_CLIENT_BREAK");
+
+	return b && !strcmp(b, what);
+}
+
+/*
+ * Checks every used element the device wrote since the last check: test.c
+ * completes the heads in avail order, each once, with a length of 0. A
+ * checked element is poisoned, so that one the device skips the next time
+ * round the ring cannot pass for new.
+ */
+static void check_used(struct dev *d, const char *what)
+{
+	uint16_t idx;
+
+	if (!d->checked)
+		return;
+	__sync_synchronize();
+	idx = d->vr.used->idx;
+	for (; d->used_seen != idx; d->used_seen++) {
+		struct vring_used_elem *e = &d->vr.used->ring[d->used_seen % NUM];
+		uint16_t ahead = d->avail_idx - d->used_seen;
+		uint32_t want;
+
+		if (ahead == 0 || ahead > NUM) {
+			CHECK(0, "%s: used index %u, beyond avail index %u",
+			      what, idx, d->avail_idx);
+			d->used_seen = idx;
+			break;
+		}
+		want = d->sent[d->used_seen % NUM] ^ broken("id");
+		CHECK(e->id == want && e->len == (uint32_t)broken("len"),
+		      "%s: used element %u is {id %u, len %u}, want {id %u, len %u}",
+		      what, d->used_seen, e->id, e->len, want, broken("len"));
+		e->id = e->len = POISON;
+	}
 }
 
 /* Waits up to `ms` for the used index to reach `want`; returns it. */
@@ -169,6 +254,7 @@ static uint16_t wait_used(struct dev *d, uint16_t want, int ms)
 		if (poll(&p, 1, 10) > 0 && read(d->call, &v, sizeof(v)) < 0)
 			break;
 	}
+	check_used(d, "wait");
 	return d->vr.used->idx;
 }
 
@@ -181,10 +267,11 @@ static void desc(struct dev *d, int i, uint64_t addr, uint32_t len,
 	d->vr.desc[i].next = next;
 }
 
-static void stats(struct dev *d, uint64_t s[6])
+/* Reads the Rust device's counters; returns 0, or -1 (the C device has none). */
+static int stats(struct dev *d, uint64_t s[6])
 {
 	memset(s, 0, 6 * sizeof(*s));
-	ioctl(d->fd, RUST_VHOST_TEST_STATS, s);
+	return ioctl(d->fd, RUST_VHOST_TEST_STATS, s);
 }
 
 /* Stops the backend, rewinds the ring to empty, and starts it again. */
@@ -196,7 +283,7 @@ static void reset_ring(struct dev *d)
 	EXPECT(0, d->fd, VHOST_TEST_SET_BACKEND, &off);
 	EXPECT(0, d->fd, VHOST_GET_VRING_BASE, &s);
 	memset(d->ring, 0, vring_size(NUM, 4096));
-	d->avail_idx = 0;
+	d->avail_idx = d->used_seen = 0;
 	s.num = 0;
 	EXPECT(0, d->fd, VHOST_SET_VRING_BASE, &s);
 	EXPECT(0, d->fd, VHOST_TEST_SET_BACKEND, &on);
@@ -413,8 +500,6 @@ static void chains(void)
 	desc(&d, 9, (uintptr_t)d.buf + 200, 100, 0, 0);
 	add(&d, 5);
 	CHECK(wait_used(&d, 1, 2000) == 1, "chain not completed");
-	CHECK(d.vr.used->ring[0].id == 5, "used id %u, want 5",
-	      d.vr.used->ring[0].id);
 	/* An indirect table of four, in the memory table. */
 	ind = (struct vring_desc *)(d.buf + 8192);
 	for (int i = 0; i < 4; i++) {
@@ -426,8 +511,6 @@ static void chains(void)
 	desc(&d, 7, (uintptr_t)ind, 4 * sizeof(*ind), VRING_DESC_F_INDIRECT, 0);
 	add(&d, 7);
 	CHECK(wait_used(&d, 2, 2000) == 2, "indirect not completed");
-	CHECK(d.vr.used->ring[1].id == 7, "used id %u, want 7",
-	      d.vr.used->ring[1].id);
 	/* A full ring, then more than the ring holds, in order. */
 	for (int i = 0; i < 200; i++) {
 		desc(&d, i % NUM, (uintptr_t)d.buf, 64, 0, 0);
@@ -439,13 +522,15 @@ static void chains(void)
 	      d.vr.used->idx);
 	/* The worker counts a buffer just after it publishes it: allow for that. */
 	for (int i = 0; i < 100; i++) {
-		stats(&d, s);
+		if (stats(&d, s) < 0 && errno == ENOTTY)
+			goto out;
 		if (s[0] == 202)
 			break;
 		usleep(10000);
 	}
 	CHECK(s[0] == 202 && s[1] == 0, "stats: %llu buffers, %llu errors",
 	      (unsigned long long)s[0], (unsigned long long)s[1]);
+out:
 	close(fd);
 }
 
@@ -488,6 +573,8 @@ static void owner_killed(void)
 	if (pid == 0) {
 		EXPECT(0, fd, VHOST_SET_OWNER, NULL);
 		setup(&d, fd);
+		/* It may run more than a ring ahead: it is only killed. */
+		d.checked = 0;
 		if (write(ready[1], "x", 1) != 1)
 			exit(2);
 		for (uint32_t i = 0;; i++) {
@@ -510,6 +597,217 @@ static void owner_killed(void)
 	setup(&d, fd);
 	good_buffer(&d, "a new open");
 	close(fd);
+}
+
+/*
+ * The call eventfd, batch by batch. The client keeps the state that vhost.c's
+ * vhost_notify() keeps (signalled_used, and whether it is valid), predicts
+ * from it how many signals each batch must bring, and compares that with the
+ * eventfd's counter once the device has finished the batch.
+ */
+struct notify {
+	struct dev d;
+	uint64_t features;
+	uint16_t signalled_used;
+	int valid, call_bound;
+	int batches, buffers, signals, wrong_once;
+};
+
+static int has(struct notify *n, int bit)
+{
+	return !!(n->features & 1ULL << bit);
+}
+
+/*
+ * test.c calls vhost_add_used_and_signal() for each buffer, so vhost_signal()
+ * decides once per buffer. The device sees the `count` buffers after `used`
+ * at once: one avail index store made them all visible.
+ */
+static int expect_signals(struct notify *n, uint16_t used, int count)
+{
+	int want = 0;
+
+	for (int i = 1; i <= count; i++) {
+		uint16_t new = used + i, old;
+		int v;
+
+		/* vhost_add_used_n(): an index that wrapped onto it. */
+		if (new == n->signalled_used)
+			n->valid = 0;
+		/* vhost_signal(): without a call eventfd, no vhost_notify(). */
+		if (!n->call_bound)
+			continue;
+		/* vhost_notify(): the avail ring is empty after the last one. */
+		if (has(n, VIRTIO_F_NOTIFY_ON_EMPTY) && i == count) {
+			want++;
+			continue;
+		}
+		if (!has(n, VIRTIO_RING_F_EVENT_IDX)) {
+			want += !(n->d.vr.avail->flags & VRING_AVAIL_F_NO_INTERRUPT);
+			continue;
+		}
+		old = n->signalled_used;
+		v = n->valid;
+		n->signalled_used = new;
+		n->valid = 1;
+		/* The first decision after a start signals anyway. */
+		want += !v || vring_need_event(vring_used_event(&n->d.vr), new, old);
+	}
+	if (!n->wrong_once && ((want == 0 && broken("signal")) ||
+			       (want > 0 && broken("nosignal")))) {
+		n->wrong_once = 1;
+		want = !want;
+	}
+	return want;
+}
+
+/*
+ * Waits, for up to 5 s, until the device has used `to` and, its batch done,
+ * asked for kicks again: with EVENT_IDX it writes avail_event, without it
+ * clears VRING_USED_F_NO_NOTIFY. It signals before that, so every signal
+ * of the batch is counted when this returns.
+ */
+static int wait_idle(struct notify *n, uint16_t to)
+{
+	struct vring *vr = &n->d.vr;
+
+	for (int ms = 0; ms < 5000; ms++) {
+		__sync_synchronize();
+		if (vr->used->idx == to &&
+		    (has(n, VIRTIO_RING_F_EVENT_IDX) ?
+		     vring_avail_event(vr) == to :
+		     !(vr->used->flags & VRING_USED_F_NO_NOTIFY)))
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/*
+ * Makes `count` buffers available with one index store and one kick, with
+ * `flags` in the avail ring and used_event at the used index plus `ev`, then
+ * checks the used ring and the number of signals.
+ */
+static void batch(struct notify *n, int count, uint16_t flags, int ev)
+{
+	struct dev *d = &n->d;
+	uint16_t from = d->avail_idx, to = from + count;
+	char what[200];
+	uint64_t v = 0;
+	int want, got;
+
+	d->vr.avail->flags = flags;
+	vring_used_event(&d->vr) = from + ev;
+	snprintf(what, sizeof(what),
+		 "%s: features %#llx, call %s, %d buffers at %u, avail flags %#x, used_event %u",
+		 dev_path(), (unsigned long long)n->features,
+		 n->call_bound ? "bound" : "unbound", count, from, flags,
+		 (uint16_t)(from + ev));
+	want = expect_signals(n, from, count);
+	for (uint16_t i = from; i != to; i++) {
+		/* Heads out of order, and distinct over any NUM in a row. */
+		uint16_t head = (i * 7 + 3) % NUM;
+
+		desc(d, head, (uintptr_t)d->buf + head * 512, 512, 0, 0);
+		post(d, i, head);
+	}
+	publish(d, to);
+	CHECK(wait_idle(n, to),
+	      "%s: not done after 5 s: used index %u (want %u), used flags %#x, avail_event %u",
+	      what, d->vr.used->idx, to, d->vr.used->flags,
+	      vring_avail_event(&d->vr));
+	check_used(d, what);
+	CHECK(d->used_seen == to, "%s: used index %u, want %u", what,
+	      d->used_seen, to);
+	if (read(d->call, &v, sizeof(v)) != sizeof(v))
+		v = 0;
+	got = v;
+	CHECK(got == want, "%s: call eventfd signalled %d times, want %d",
+	      what, got, want);
+	n->batches++;
+	n->buffers += count;
+	n->signals += got;
+}
+
+static void bind_call(struct notify *n, int on)
+{
+	struct vhost_vring_file f = { .fd = on ? n->d.call : -1 };
+
+	EXPECT(0, n->d.fd, VHOST_SET_VRING_CALL, &f);
+	n->call_bound = on;
+}
+
+/* One ring with `extra` features, its indices starting at `base`. */
+static void notify_ring(uint64_t extra, uint16_t base, int unbind)
+{
+	struct notify n = { .features = DEFAULT_FEATURES | extra };
+	int fd = dev_open();
+	uint64_t v;
+
+	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+	setup_ring(&n.d, fd, n.features, base);
+	n.call_bound = 1;
+	CHECK(read(n.d.call, &v, sizeof(v)) < 0, "signalled before any buffer");
+	if (!has(&n, VIRTIO_RING_F_EVENT_IDX)) {
+		batch(&n, 1, 0, 0);
+		batch(&n, 4, 0, 0);
+		batch(&n, 4, VRING_AVAIL_F_NO_INTERRUPT, 0);
+		batch(&n, 1, VRING_AVAIL_F_NO_INTERRUPT, 0);
+		batch(&n, NUM, 0, 0);
+		batch(&n, NUM, VRING_AVAIL_F_NO_INTERRUPT, 0);
+		batch(&n, 3, 0, 0);
+	} else {
+		/* The first after the start signals, used_event or not. */
+		batch(&n, 1, 0, 100);
+		/* used_event at the used index: the next buffer signals. */
+		batch(&n, 1, 0, 0);
+		/* In the past: none. */
+		batch(&n, 1, 0, -3);
+		batch(&n, 4, 0, 0);
+		batch(&n, 4, 0, 2);
+		/* The last of the batch, then just beyond it. */
+		batch(&n, 4, 0, 3);
+		batch(&n, 4, 0, 4);
+		batch(&n, 4, 0, 100);
+		batch(&n, 4, 0, -1);
+		/* VRING_AVAIL_F_NO_INTERRUPT means nothing with EVENT_IDX. */
+		batch(&n, 4, VRING_AVAIL_F_NO_INTERRUPT, 0);
+		batch(&n, 4, VRING_AVAIL_F_NO_INTERRUPT, 100);
+		batch(&n, NUM, 0, 8);
+		batch(&n, NUM, 0, -1);
+		/* When: used_event 2 ahead, one buffer at a time. */
+		for (int i = 0; i < 4; i++)
+			batch(&n, 1, 0, 2 - i);
+	}
+	if (unbind) {
+		/*
+		 * Without a call eventfd vhost_signal() skips vhost_notify(),
+		 * and signalled_used stays where it was: used_event 2 back is
+		 * then still ahead of it.
+		 */
+		bind_call(&n, 0);
+		batch(&n, 3, 0, 0);
+		bind_call(&n, 1);
+		batch(&n, 1, 0, -2);
+		batch(&n, 1, 0, -2);
+	}
+	printf("notify: features %#llx, base %#x%s: %d batches, %d buffers, %d signals\n",
+	       (unsigned long long)n.features, base,
+	       unbind ? ", call unbound and bound" : "", n.batches,
+	       n.buffers, n.signals);
+	close(fd);
+}
+
+static void notify(int unbind)
+{
+	const uint64_t ev = 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	const uint64_t noe = 1ULL << VIRTIO_F_NOTIFY_ON_EMPTY;
+
+	notify_ring(0, 0, unbind);
+	notify_ring(noe, 0xfff0, unbind);
+	notify_ring(ev, 0xfff6, unbind);
+	notify_ring(ev | noe, 0x7ff0, unbind);
+	notify_ring(ev | noe, 0xffe0, unbind);
 }
 
 /* Opens n devices with a running ring each, says "ready", and waits. */
@@ -625,6 +923,7 @@ static void hostile(unsigned int seed, long ioctls, long corruptions)
 
 		EXPECT(0, fd, VHOST_SET_OWNER, NULL);
 		setup(&d, fd);
+		d.checked = 0;
 		r = d.ring;
 		for (int k = 0; k < 100 && done_corrupt < corruptions; k++) {
 			int n = 1 + random() % 8;
@@ -688,6 +987,7 @@ static void threads(void)
 	shared_fd = dev_open();
 	EXPECT(0, shared_fd, VHOST_SET_OWNER, NULL);
 	setup(&d, shared_fd);
+	d.checked = 0;
 	for (long i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, ioctl_thread, (void *)i);
 	for (int i = 0; i < 200; i++) {
@@ -722,6 +1022,7 @@ static void close_running(void)
 
 		EXPECT(0, fd, VHOST_SET_OWNER, NULL);
 		setup(&busy, fd);
+		busy.checked = 0;
 		stop_busy = 0;
 		pthread_create(&t, NULL, busy_thread, NULL);
 		usleep(20000);
@@ -752,10 +1053,14 @@ int main(int argc, char **argv)
 		threads();
 	else if (!strcmp(c, "close-running"))
 		close_running();
+	else if (!strcmp(c, "notify"))
+		notify(0);
+	else if (!strcmp(c, "notify-unbound"))
+		notify(1);
 	else if (!strcmp(c, "hold"))
 		hold(argc > 2 ? atoi(argv[2]) : 64);
 	else {
-		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed|hold [N]|hostile SEED N M|threads|close-running\n",
+		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed|hold [N]|hostile SEED N M|threads|close-running|notify|notify-unbound\n",
 			argv[0]);
 		return 2;
 	}

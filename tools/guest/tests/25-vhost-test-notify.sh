@@ -1,0 +1,32 @@
+#!/bin/sh
+# Every used element and every call eventfd signal, batch by batch, with and
+# without EVENT_IDX and NOTIFY_ON_EMPTY, against vhost.c's rules: on the C
+# device (which shows the expectations are right) and on the Rust device, in
+# one boot. Then each expectation made wrong on purpose must fail.
+. /tests/lib.sh
+load vhost_iotlb
+load vhost
+load vhost_test
+grep -q "^rust_vhost_test " /proc/modules && rmmod rust_vhost_test
+insmod /modules/rust_vhost_test.ko name=vhost-test-rust
+[ -c /dev/vhost-test ] || { echo "no /dev/vhost-test"; exit 1; }
+[ -c /dev/vhost-test-rust ] || { echo "no /dev/vhost-test-rust"; exit 1; }
+fail=0
+for dev in /dev/vhost-test /dev/vhost-test-rust; do
+	echo "$dev:"
+	VHOST_DEV=$dev vhost_client notify || fail=1
+	VHOST_DEV=$dev vhost_client chains || fail=1
+done
+# A wrong expectation must be caught: exit status 1 and a FAIL line.
+for b in id len signal nosignal; do
+	out=$(VHOST_CLIENT_BREAK=$b vhost_client notify 2>&1) && rc=0 || rc=$?
+	line=$(echo "$out" | grep -m1 '^FAIL') || true
+	if [ $rc != 1 ] || [ -z "$line" ]; then
+		echo "broken expectation '$b' was not caught (rc=$rc)"; fail=1
+	else
+		echo "broken expectation '$b' caught: $line"
+	fi
+done
+rmmod rust_vhost_test
+rmmod vhost_test
+exit $fail
