@@ -5,7 +5,7 @@
 #   rvh.sh build            install, unpack, patch, configure, kernel, modules, initramfs
 #   rvh.sh kernel           the same, up to the kernel
 #   rvh.sh configure        the same, up to the .config (checked against the fragments)
-#   rvh.sh test             build, boot the test suite, parse and count the results
+#   rvh.sh test             build, compile-fail cases, boot the test suite, parse and count the results
 #   rvh.sh run              build, boot the demo (tools/guest/demo.sh)
 #   rvh.sh bench            build, boot the micro-benchmarks (tools/guest/bench.sh)
 #   rvh.sh guest 'CMD'      build, boot, run CMD in the guest, exit with its status
@@ -242,11 +242,22 @@ boot() {
 	return 0
 }
 
+# The builds that must fail (tools/compile-fail/), as the KTAP suite
+# compile_fail in $CFAIL_LOG. A case that is not ok is counted by results(),
+# and does not stop the run.
+do_compile_fail() {
+	local rc=0
+	"$REPO/tools/harness/compile-fail.sh" "$CFAIL_LOG" >/dev/null || rc=$?
+	grep -E '^    (not )?ok ' "$CFAIL_LOG" | sed 's/^ *//' || true
+	[ $rc -le 1 ]
+}
+
 results() {
 	local rc=0
 	python3 "$REPO/tools/harness/results.py" --kunit "$SRC/tools/testing/kunit/kunit.py" \
 		--expected "$REPO/tools/harness/expected.txt" --console "$CONSOLE_LOG" \
-		$([ "$1" = 1 ] || echo --boot-failed) "$CONSOLE_LOG" "$GUEST_LOG" >"$SUMMARY" || rc=$?
+		$([ "$1" = 1 ] || echo --boot-failed) "$CONSOLE_LOG" "$GUEST_LOG" "$CFAIL_LOG" \
+		>"$SUMMARY" || rc=$?
 	cat "$SUMMARY"
 	echo "results: $SUMMARY"
 	return $rc
@@ -261,8 +272,10 @@ build) build ;;
 kernel) build_kernel ;;
 test)
 	SUMMARY=$OUT/results.txt
-	rm -f "$SUMMARY"
+	CFAIL_LOG=$OUT/compile-fail.log
+	rm -f "$SUMMARY" "$CFAIL_LOG"
 	build
+	phase cfail do_compile_fail
 	if [ "${RVH_FLAVOUR:-}" = debug ]; then
 		# init/Kconfig: Rust with KASAN needs clang, generic KASAN, and a new
 		# enough rustc with RETHUNK; show that they hold and the options are on.

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+// expect: E0277 "cannot be shared between threads safely"
+
+//! A misc device's per-file state is used by concurrent ioctls: it must be `Sync`.
+
+use core::cell::Cell;
+use kernel::miscdevice::MiscDevice;
+use kernel::prelude::*;
+
+module! {
+    type: Case,
+    name: "miscdevice_ptr_not_sync",
+    author: "rust-vhost developers",
+    description: "compile-fail case",
+    license: "GPL",
+}
+
+struct Case;
+
+struct Dev {
+    count: Cell<u32>,
+}
+impl MiscDevice for Dev {
+    type Ptr = KBox<Dev>;
+    fn open() -> Result<KBox<Dev>> {
+        Ok(KBox::new(
+            Dev {
+                count: Cell::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+    fn ioctl(this: &Dev, _cmd: u32, _arg: usize) -> Result<isize> {
+        this.count.set(this.count.get() + 1);
+        Ok(0)
+    }
+}
+
+impl kernel::Module for Case {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        Ok(Case)
+    }
+}

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
+// expect: E0308 "mismatched types"
+
+//! `impl_has_task_work!` only compiles if the named field is a `TaskWork` of the item type.
+
+use kernel::prelude::*;
+use kernel::task_work::TaskWork;
+
+module! {
+    type: Case,
+    name: "task_work_field_type",
+    author: "rust-vhost developers",
+    description: "compile-fail case",
+    license: "GPL",
+}
+
+struct Case;
+
+struct Other;
+
+struct Job {
+    work: TaskWork<Other>,
+}
+kernel::impl_has_task_work! { impl HasTaskWork<Job> for Job { self.work } }
+
+impl kernel::Module for Case {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let job = Job {
+            work: TaskWork::new(),
+        };
+        pr_info!("{}\n", job.work.is_queued());
+        Ok(Case)
+    }
+}
