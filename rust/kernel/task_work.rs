@@ -718,6 +718,9 @@ unsafe extern "C" fn match_entry(head: *mut bindings::callback_head, data: *mut 
 /// user tasks: a kernel thread that never calls `get_signal()` would otherwise see a pending
 /// signal, and fail every interruptible sleep, forever.
 ///
+/// The caller must hold no lock that an item may take, and no RCU read lock: the items may
+/// sleep. Only `might_sleep()` checks this, as for any sleeping function.
+///
 /// # Examples
 ///
 /// ```

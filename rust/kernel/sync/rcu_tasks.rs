@@ -133,7 +133,9 @@ pub trait CallFlavour: Flavour {
     /// an [`RcuHead`] but no [`RcuTasksItem`] implementation.
     ///
     /// Fails, giving the item back, with `EBUSY` if it is already queued, and with `ENODEV` if
-    /// the module of its type is not live.
+    /// the module of its type is not live. A caller whose readers may still see the item must
+    /// then wait for them itself ([`Flavour::synchronize`]) before dropping it, as
+    /// [`TracePointer`] does: `?` on the error drops the item at once.
     ///
     /// # Examples
     ///
