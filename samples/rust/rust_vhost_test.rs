@@ -457,6 +457,11 @@ impl Worker {
 
     /// Signals the call eventfd if the driver wants to know about the used buffers.
     fn signal(&self, cfg: &RingCfg, ring: &mut RingState) -> Result {
+        // As `vhost_signal()`: without a call eventfd nothing is decided, so with EVENT_IDX
+        // `signalled_used` stays behind and the next decision covers the buffers used meanwhile.
+        let Some(call) = &cfg.call else {
+            return Ok(());
+        };
         // Pairs with the driver's barrier between enabling interrupts and reading the index.
         fence(Ordering::SeqCst);
         let notify = if cfg.has(VIRTIO_F_NOTIFY_ON_EMPTY) && ring.avail_idx == ring.last_avail_idx {
@@ -473,10 +478,8 @@ impl Worker {
             !valid || new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
         };
         if notify {
-            if let Some(call) = &cfg.call {
-                call.signal();
-                self.stats.signals.fetch_add(1, Ordering::Relaxed);
-            }
+            call.signal();
+            self.stats.signals.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
