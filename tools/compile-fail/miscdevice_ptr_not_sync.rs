@@ -22,6 +22,7 @@ struct Dev {
 }
 impl MiscDevice for Dev {
     type Ptr = KBox<Dev>;
+    const OWNER: &'static ThisModule = &THIS_MODULE;
     fn open() -> Result<KBox<Dev>> {
         Ok(KBox::new(
             Dev {

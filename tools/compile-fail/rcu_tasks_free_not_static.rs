@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-// expect: E0597 "does not live long enough"
+// expect: E0310 "may not live long enough"
 
-//! `Tasks::free` hands the item to a callback that runs after a grace period, in another task: it
-//! refuses one that borrows from the caller's stack.
-
+//! `Tasks::free` drops the item after a grace period, in another task: it refuses an item type
+//! that may borrow (a type parameter with no `'static` bound).
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, Tasks};
+use kernel::sync::rcu_tasks::{CallFlavour, HasRcuHead, Tasks};
 
 module! {
     type: Case,
@@ -17,24 +16,13 @@ module! {
 
 struct Case;
 
-struct Cb<'a> {
-    limit: &'a u32,
-    rcu: RcuHead<Cb<'a>>,
+fn drop_later<T: HasRcuHead<T> + Send>(item: Pin<KBox<T>>) -> Result {
+    Tasks::free(item)?;
+    Ok(())
 }
-kernel::impl_has_rcu_head! { impl{'a} HasRcuHead<Cb<'a>> for Cb<'a> { self.rcu } }
 
 impl kernel::Module for Case {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let limit = 5;
-        let cb = KBox::pin(
-            Cb {
-                limit: &limit,
-                rcu: RcuHead::new(),
-            },
-            GFP_KERNEL,
-        )?;
-        pr_info!("{}\n", cb.limit);
-        Tasks::free(cb)?;
         Ok(Case)
     }
 }

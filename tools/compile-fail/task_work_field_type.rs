@@ -4,7 +4,7 @@
 //! `impl_has_task_work!` only compiles if the named field is a `TaskWork` of the item type.
 
 use kernel::prelude::*;
-use kernel::task_work::TaskWork;
+use kernel::task_work::{TaskWork, TaskWorkItem};
 
 module! {
     type: Case,
@@ -22,6 +22,10 @@ struct Job {
     work: TaskWork<Other>,
 }
 kernel::impl_has_task_work! { impl HasTaskWork<Job> for Job { self.work } }
+impl TaskWorkItem for Job {
+    type Pointer = Pin<KBox<Job>>;
+    fn run(_this: Pin<KBox<Job>>) {}
+}
 
 impl kernel::Module for Case {
     fn init(_module: &'static ThisModule) -> Result<Self> {
