@@ -1089,5 +1089,39 @@ fn raw_cancel_match(
 /// assert_eq!(LIVE.load(Relaxed), 0);
 /// # Ok::<(), Error>(())
 /// ```
+///
+/// A workqueue worker never runs task work: `add` refuses it with `EINVAL`, rather than hold the
+/// item and its module for ever.
+///
+/// ```
+/// use core::sync::atomic::{AtomicI32, Ordering::Relaxed};
+/// use kernel::prelude::*;
+/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
+/// use kernel::workqueue;
+///
+/// struct Nop { work: TaskWork<Nop> }
+/// kernel::impl_has_task_work! { impl HasTaskWork<Nop> for Nop { self.work } }
+/// impl TaskWorkItem for Nop {
+///     type Pointer = Pin<KBox<Nop>>;
+///     fn run(_this: Pin<KBox<Nop>>) {}
+/// }
+///
+/// static ERRNO: AtomicI32 = AtomicI32::new(1);
+/// workqueue::system().try_spawn(GFP_KERNEL, || {
+///     let r = KBox::pin(Nop { work: TaskWork::new() }, GFP_KERNEL)
+///         .map_err(Error::from)
+///         .and_then(|n| Ok(task_work::add(current!(), n, Notify::Signal)?));
+///     ERRNO.store(r.err().map_or(0, |e| e.to_errno()), Relaxed);
+/// })?;
+/// for _ in 0..500 {
+///     if ERRNO.load(Relaxed) != 1 {
+///         break;
+///     }
+///     // SAFETY: Sleeping in process context.
+///     unsafe { kernel::bindings::msleep(10) };
+/// }
+/// assert_eq!(ERRNO.load(Relaxed), EINVAL.to_errno());
+/// # Ok::<(), Error>(())
+/// ```
 #[allow(dead_code)]
 mod tests {}
