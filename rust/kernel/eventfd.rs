@@ -131,8 +131,8 @@ pub unsafe trait WatchTarget: Send + Sync + 'static {
 /// # Invariants
 ///
 /// `file` is an eventfd file that the value holds a reference to. If `wqh` is not null, `wait`
-/// is on that wait queue, which belongs to `file`. The value holds a reference on `owner`, the
-/// module whose code `wait`'s function is (null for built-in code).
+/// is on that wait queue, which belongs to `file`. `_module` holds the module whose code
+/// `wait`'s function is (none for built-in code).
 #[pin_data(PinnedDrop)]
 pub struct Watch<T: WatchTarget> {
     #[pin]
@@ -141,8 +141,9 @@ pub struct Watch<T: WatchTarget> {
     table: Opaque<bindings::poll_table_struct>,
     file: NonNull<bindings::file>,
     wqh: *mut bindings::wait_queue_head,
-    owner: *mut bindings::module,
     target: T,
+    /// The module whose code `wait`'s function and `target` are; dropped last.
+    _module: crate::owned::ModuleRef,
 }
 
 // SAFETY: The C parts are only used under the wait queue's lock, or by `new` and `drop`; `T` is
@@ -164,21 +165,10 @@ impl<T: WatchTarget> Watch<T> {
     /// module loaded rather than leave its code on the eventfd's wait queue.
     pub fn new(module: &'static ThisModule, fd: i32, target: T) -> Result<Pin<KBox<Self>>> {
         current_files()?;
-        let owner = module.as_ptr();
-        if !crate::owned::get_module(owner) {
-            return Err(ENODEV);
-        }
+        let module = crate::owned::ModuleRef::get(module.as_ptr()).ok_or(ENODEV)?;
         // SAFETY: Any value is accepted; on success we get a file reference.
-        let file = match from_err_ptr(unsafe { bindings::eventfd_fget(fd) })
-            .and_then(|f| NonNull::new(f).ok_or(EBADF))
-        {
-            Ok(file) => file,
-            Err(e) => {
-                // SAFETY: Taken above and not handed over.
-                unsafe { crate::owned::put_module(owner) };
-                return Err(e);
-            }
-        };
+        let file = from_err_ptr(unsafe { bindings::eventfd_fget(fd) })?;
+        let file = NonNull::new(file).ok_or(EBADF)?;
         let init = pin_init!(Self {
             // SAFETY: `wake::<T>` matches `wait_queue_func_t`; the entry is initialised in
             // place before anything else can see it.
@@ -194,18 +184,15 @@ impl<T: WatchTarget> Watch<T> {
             }),
             file,
             wqh: core::ptr::null_mut(),
-            owner,
             target,
+            _module: module,
         });
         let mut this = match KBox::pin_init(init, GFP_KERNEL) {
             Ok(this) => this,
             Err(e) => {
-                // SAFETY: We hold the reference from `eventfd_fget` and the module reference,
-                // and give them up.
-                unsafe {
-                    bindings::fput(file.as_ptr());
-                    crate::owned::put_module(owner);
-                }
+                // SAFETY: We hold the reference from `eventfd_fget` and give it up. The module
+                // reference went with the initialiser.
+                unsafe { bindings::fput(file.as_ptr()) };
                 return Err(e);
             }
         };
@@ -251,9 +238,7 @@ impl<T: WatchTarget> PinnedDrop for Watch<T> {
         }
         // SAFETY: By the type invariant, we hold a reference to `file`; it is put once, here.
         unsafe { bindings::fput(self.file.as_ptr()) };
-        // SAFETY: By the type invariant, we hold this reference; the wake function is off the
-        // queue and not running.
-        unsafe { crate::owned::put_module(self.owner) };
+        // The module reference is dropped with `_module`, after `target`.
     }
 }
 

@@ -63,8 +63,11 @@ pub trait MiscDevice: Sized + 'static {
     /// The per-file state, kept in the file's `private_data` until the file is released.
     type Ptr: ForeignOwnable + Send + Sync;
 
-    /// The module that implements the device: `&THIS_MODULE`. Its open files hold a reference
-    /// on it. [`MiscDeviceRegistration::register`] checks it against the registering module.
+    /// The module that implements the device: `&THIS_MODULE` of the crate that implements the
+    /// trait. Its open files hold a reference on it. [`MiscDeviceRegistration::register`]
+    /// checks it against the registering module, which instantiates the file operations. Both
+    /// are trusted: safe code has no other module's `ThisModule` to name, but a type of the
+    /// built-in kernel crate registered from a module would get a null owner.
     const OWNER: &'static ThisModule;
 
     /// Called on `open()`; returns the file's state.
@@ -88,6 +91,11 @@ pub trait MiscDevice: Sized + 'static {
 }
 
 /// A registered misc device; deregistered on drop.
+///
+/// It must be dropped before its module is unloaded, which holding it in the module's data
+/// does. A registration that is leaked (`mem::forget`) stays on the misc list after `rmmod`,
+/// pointing at the freed module's table and name, as a C driver that never deregisters does:
+/// the registration holds no module reference, since the module's own exit drops it.
 ///
 /// # Invariants
 ///
@@ -166,6 +174,38 @@ impl<T: MiscDevice> Vtable<T> {
     }
 }
 
+/// The table of a refused open: built in, with no owner.
+struct RefusedFops(bindings::file_operations);
+
+// SAFETY: The table is never written; its fields are function pointers and a null owner.
+unsafe impl Sync for RefusedFops {}
+
+static REFUSED_FOPS: RefusedFops = RefusedFops(bindings::file_operations {
+    // SAFETY: All-zeroes is a valid `file_operations`: no operations, no owner.
+    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+});
+
+/// Points a file whose open is refused at [`REFUSED_FOPS`], and drops the module reference that
+/// `misc_open` took for the old table, as `replace_fops()` does. It runs while `misc_open` holds
+/// `misc_mtx`: the failing init of the module cannot finish deregistering (and the module
+/// cannot be freed) before it returns. The open's error path then puts only the built-in table,
+/// touching no module memory.
+///
+/// # Safety
+///
+/// `file` must be a file that `misc_open` is opening, whose `f_op` it took a reference for.
+#[inline(never)]
+unsafe fn refuse_open(file: *mut bindings::file) {
+    // SAFETY: As the caller promises; the old table is alive, see above.
+    unsafe {
+        let old = (*file).f_op;
+        (*file).f_op = &REFUSED_FOPS.0;
+        if !old.is_null() && !(*old).owner.is_null() {
+            bindings::module_put((*old).owner);
+        }
+    }
+}
+
 /// # Safety
 ///
 /// Called by the VFS through `misc_open` with a valid `file`.
@@ -174,9 +214,11 @@ unsafe extern "C" fn open<T: MiscDevice>(
     file: *mut bindings::file,
 ) -> c_int {
     // A file opened while the module's init still runs would outlive a failing init, which
-    // frees the module whatever its references. `misc_open` holds `misc_mtx` across this call
-    // and `misc_deregister` takes it, so once the check passes, the init has succeeded.
+    // frees the module whatever its references: refuse it. A live module stays live while the
+    // file holds the reference that `misc_open` took.
     if !crate::owned::module_is_usable(T::OWNER.as_ptr()) {
+        // SAFETY: `file` is being opened by `misc_open`, with our table as its `f_op`.
+        unsafe { refuse_open(file) };
         return ENODEV.to_errno();
     }
     match T::open() {

@@ -340,6 +340,31 @@ fn module_is_live(module: *mut bindings::module) -> bool {
     state == bindings::module_state_MODULE_STATE_LIVE
 }
 
+/// A module reference taken by [`get_module`], dropped with the value: a field declared last
+/// drops it after everything else of its owner, module code included.
+///
+/// # Invariants
+///
+/// The value owns a reference on `0` taken by [`get_module`] (none if null).
+pub(crate) struct ModuleRef(*mut bindings::module);
+
+impl ModuleRef {
+    /// Takes a reference on `owner`; `None` if [`get_module`] refuses it.
+    #[inline]
+    pub(crate) fn get(owner: *mut bindings::module) -> Option<Self> {
+        // INVARIANT: `get_module` took the reference.
+        get_module(owner).then_some(Self(owner))
+    }
+}
+
+impl Drop for ModuleRef {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant, we own this reference.
+        unsafe { put_module(self.0) };
+    }
+}
+
 /// Drops a reference that [`get_module`] took.
 ///
 /// Called from a module's own code (a cancel, a failed queueing, a handle's drop), it is inlined

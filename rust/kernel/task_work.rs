@@ -432,6 +432,10 @@ unsafe fn take_cancelled<T: TaskWorkItem<ID>, const ID: u64>(
 /// item's pointer may be dropped, including atomic context. The item is run later and maybe by
 /// another task, so it must be `Send + 'static`.
 ///
+/// A kernel thread runs task work only when it calls [`run_pending`], or when it exits: an item
+/// queued on one that does neither (an RCU callback's thread, `ksoftirqd`, `current!()` taken in
+/// interrupt context) stays queued, and holds its module, until the thread exits.
+///
 /// # Examples
 ///
 /// A task that is exiting, or has exited, refuses new work with `ESRCH` and gives the item back:
@@ -800,8 +804,9 @@ pub mod raw {
 #[inline]
 fn is_workqueue_worker(task: &Task) -> bool {
     let task = ptr::from_ref(task).cast::<bindings::task_struct>();
-    // SAFETY: `task` is valid; `PF_WQ_WORKER` is set before the worker runs and never cleared,
-    // so the racy read of `flags` sees it.
+    // SAFETY: `task` is valid. `PF_WQ_WORKER` is set before the worker runs any work, and
+    // cleared only as the worker leaves for good (it then exits, running its task work), so the
+    // racy read of `flags` is good enough.
     unsafe { ptr::read_volatile(ptr::addr_of!((*task).flags)) & bindings::PF_WQ_WORKER != 0 }
 }
 

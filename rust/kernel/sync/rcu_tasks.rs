@@ -544,7 +544,8 @@ pub trait RcuTasksItem<const ID: u64 = 0>: HasRcuHead<Self, ID> + Sized {
     /// `Pin<KBox<Self>>`.
     type Pointer: OwnedPointer<Self>;
 
-    /// Runs after a grace period, in the flavour's kernel thread with bottom halves disabled.
+    /// Runs after a grace period, in the flavour's kernel thread (or a workqueue worker, for
+    /// callbacks queued on other CPUs) with bottom halves disabled.
     /// It must not sleep.
     fn run(this: Self::Pointer);
 }
