@@ -200,8 +200,8 @@ unsafe fn refuse_open(file: *mut bindings::file) {
     unsafe {
         let old = (*file).f_op;
         (*file).f_op = &REFUSED_FOPS.0;
-        if !old.is_null() && !(*old).owner.is_null() {
-            bindings::module_put((*old).owner);
+        if !old.is_null() {
+            crate::owned::put_module((*old).owner);
         }
     }
 }
