@@ -13,3 +13,9 @@ void rust_helper_task_work_might_sleep(void)
 {
 	might_sleep();
 }
+
+/* A vhost worker looks for task work without sleeping, before it runs it. */
+bool rust_helper_task_work_pending(struct task_struct *task)
+{
+	return task_work_pending(task);
+}

@@ -738,13 +738,28 @@ pub fn run_pending() -> Result {
     if unsafe { (*bindings::get_current()).flags } & bindings::PF_KTHREAD == 0 {
         return Err(EPERM);
     }
+    run_current();
+    Ok(())
+}
+
+/// Runs the current task's pending task work, for a task that never returns to user mode: a
+/// kernel thread ([`run_pending`]) or a vhost worker ([`WorkerContext::run_task_work`]).
+///
+/// [`WorkerContext::run_task_work`]: crate::vhost_task::WorkerContext::run_task_work
+pub(crate) fn run_current() {
     // SAFETY: No preconditions; it reports a caller in atomic context.
     unsafe { bindings::task_work_might_sleep() };
     // SAFETY: Only touches `current`'s flags.
     unsafe { bindings::clear_notify_signal() };
-    // SAFETY: `task_work_run` works on `current`, a kernel thread in process context.
+    // SAFETY: `task_work_run` works on `current`, which never returns to user mode (the callers
+    // say so), in process context.
     unsafe { bindings::task_work_run() };
-    Ok(())
+}
+
+/// Returns whether task work is queued on the current task (`task_work_pending(current)`).
+pub(crate) fn current_pending() -> bool {
+    // SAFETY: Only reads the current task's list head.
+    unsafe { bindings::task_work_pending(bindings::get_current()) }
 }
 
 /// The C calls under the safe API, for code that manages `struct callback_head`s itself.

@@ -103,6 +103,32 @@ impl WorkerContext {
             self.running = true;
         }
     }
+
+    /// Returns whether task work is queued on the worker thread. It does not sleep, so it may be
+    /// called before [`WorkerContext::set_running`], to decide whether there is work.
+    #[inline(never)]
+    pub fn has_task_work(&self) -> bool {
+        crate::task_work::current_pending()
+    }
+
+    /// Sets the thread running and runs the task work queued on it (`task_work_run()`).
+    ///
+    /// A vhost worker never returns to user mode, so work queued on it with
+    /// [`Notify::None`](crate::task_work::Notify::None) or [`Notify::Resume`] runs only here,
+    /// or when it exits; the C loop runs it after a signal too. So another thread can queue
+    /// work on the worker with `Notify::None` and [`VhostTask::wake`] it: the work runs between
+    /// two calls of [`VhostWorker::work`] that call this first, and sets no signal pending that
+    /// would break an interruptible sleep inside a call (a user fault, say).
+    ///
+    /// The items run right here and may sleep: the caller must hold no lock that an item may
+    /// take, and no RCU read lock.
+    ///
+    /// [`Notify::Resume`]: crate::task_work::Notify::Resume
+    #[inline(never)]
+    pub fn run_task_work(&mut self) {
+        self.set_running();
+        crate::task_work::run_current();
+    }
 }
 
 /// The data the C side holds: the worker and its thread, once it has run.
