@@ -70,6 +70,9 @@ const FILES_ERRNO: u32 = _IOR::<[u64; 2]>(T, 22);
 const VT_LEAK: u32 = _IO(T, 23);
 /// Drops the device's registration while this file (and maybe others) is open.
 const MISC_DEREGISTER: u32 = _IO(T, 24);
+/// Waits for a Tasks Trace grace period (`synchronize_rcu_tasks_trace()`) and returns 0: it
+/// returns only once no task is in a Tasks Trace read-side critical section it was in before.
+const RCU_TRACE_SYNC: u32 = _IO(T, 25);
 
 /// The errno of the eventfd lookup of the last `TW_EXIT_FILES` item.
 static EXIT_FILES: AtomicI64 = AtomicI64::new(0);
@@ -604,6 +607,10 @@ impl MiscDevice for File {
                 Ok(0)
             }
             RCU_RUN => rcu_run(arg),
+            RCU_TRACE_SYNC => {
+                TasksTrace::synchronize();
+                Ok(0)
+            }
             _ => Err(ENOTTY),
         }
     }

@@ -1,0 +1,33 @@
+#!/bin/sh
+# A worker stuck in a pass on a used ring page that userfaultfd serves late
+# or never (tools/guest/vhost_uffd.c): Tasks Trace grace periods, stopping
+# the backend, config changes and flushes while it is stuck, on the C device
+# (which shows the expectations are right) and on the Rust device, in one
+# boot. Then the control made wrong on purpose must fail.
+. /tests/lib.sh
+load vhost_iotlb
+load vhost
+load vhost_test
+load rust_vhost_selftest
+grep -q "^rust_vhost_test " /proc/modules && rmmod rust_vhost_test
+insmod /modules/rust_vhost_test.ko name=vhost-test-rust
+[ -c /dev/vhost-test ] || { echo "no /dev/vhost-test"; exit 1; }
+[ -c /dev/vhost-test-rust ] || { echo "no /dev/vhost-test-rust"; exit 1; }
+fail=0
+for dev in /dev/vhost-test /dev/vhost-test-rust; do
+	echo "$dev:"
+	for c in control trace-stall stop-retry config-wait flush-spin; do
+		VHOST_DEV=$dev vhost_uffd $c || fail=1
+	done
+done
+# A page never served: the control must catch it.
+out=$(VHOST_UFFD_BREAK=noserve vhost_uffd control 2>&1) && rc=0 || rc=$?
+line=$(echo "$out" | grep -m1 '^FAIL') || true
+if [ $rc != 1 ] || [ -z "$line" ]; then
+	echo "broken expectation 'noserve' was not caught (rc=$rc)"; fail=1
+else
+	echo "broken expectation 'noserve' caught: $line"
+fi
+rmmod rust_vhost_test
+rmmod vhost_test
+exit $fail
