@@ -9,13 +9,17 @@
  *   vhost_client errors | chains | two-procs | owner-killed | hold [N]
  *   vhost_client hostile SEED IOCTLS CORRUPTIONS
  *   vhost_client threads | close-running
- *   vhost_client notify
+ *   vhost_client notify | notify-unbound
+ *   vhost_client divergences [CASE]
  *
  * Every used element the device writes on a checked ring is compared with
  * what was made available: the head, in avail order, once, with test.c's
  * length of 0. "notify" also counts the call eventfd's signals after every
  * batch and compares them with what vhost.c's vhost_notify() decides, with
  * and without EVENT_IDX and NOTIFY_ON_EMPTY.
+ *
+ * "divergences" runs the cases where the Rust device has parted from vhost.c
+ * and test.c, each of which passes on the C device; a CASE runs one of them.
  *
  * It exits 0 when every check holds, and says which one failed otherwise.
  * The hostile mode is seeded and reproducible: random ioctl sequences with
@@ -27,6 +31,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,8 +40,11 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 #include <linux/vhost.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -131,23 +139,23 @@ static void set_addr(struct dev *d)
 			  1ULL << VIRTIO_F_VERSION_1)
 
 /*
- * Sets up a ring on an owned fd with `features`, its avail and used indices
- * starting at `base`, and the backend running.
+ * Sets up a ring at `ring` on an owned fd with `features`, its avail and used
+ * indices starting at `base`, and the memory table mapping `buf` (BUFSZ) at
+ * its own address; the backend is not started.
  */
-static void setup_ring(struct dev *d, int fd, uint64_t features, uint16_t base)
+static void init_ring(struct dev *d, int fd, uint64_t features, uint16_t base,
+		      void *ring, char *buf)
 {
 	struct vhost_vring_state s = { .num = NUM };
 	struct vhost_vring_file f = { 0 };
-	int one = 1;
 
 	memset(d, 0, sizeof(*d));
 	d->checked = 1;
 	d->fd = fd;
 	d->kick = eventfd(0, EFD_NONBLOCK);
 	d->call = eventfd(0, EFD_NONBLOCK);
-	d->buf = aligned_alloc(4096, BUFSZ);
-	if (posix_memalign(&d->ring, 4096, vring_size(NUM, 4096)))
-		exit(2);
+	d->buf = buf;
+	d->ring = ring;
 	memset(d->ring, 0, vring_size(NUM, 4096));
 	vring_init(&d->vr, NUM, d->ring, 4096);
 	d->vr.avail->idx = d->vr.used->idx = base;
@@ -162,6 +170,20 @@ static void setup_ring(struct dev *d, int fd, uint64_t features, uint16_t base)
 	EXPECT(0, fd, VHOST_SET_VRING_KICK, &f);
 	f.fd = d->call;
 	EXPECT(0, fd, VHOST_SET_VRING_CALL, &f);
+}
+
+/*
+ * Sets up a ring on an owned fd with `features`, its avail and used indices
+ * starting at `base`, and the backend running.
+ */
+static void setup_ring(struct dev *d, int fd, uint64_t features, uint16_t base)
+{
+	void *ring;
+	int one = 1;
+
+	if (posix_memalign(&ring, 4096, vring_size(NUM, 4096)))
+		exit(2);
+	init_ring(d, fd, features, base, ring, aligned_alloc(4096, BUFSZ));
 	EXPECT(0, fd, VHOST_TEST_RUN, &one);
 }
 
@@ -274,19 +296,25 @@ static int stats(struct dev *d, uint64_t s[6])
 	return ioctl(d->fd, RUST_VHOST_TEST_STATS, s);
 }
 
-/* Stops the backend, rewinds the ring to empty, and starts it again. */
-static void reset_ring(struct dev *d)
+/*
+ * Stops the backend, rewinds the ring to empty, and starts it again. Returns
+ * the avail index the device had got to.
+ */
+static uint16_t reset_ring(struct dev *d)
 {
 	struct vhost_vring_file off = { .fd = -1 }, on = { .fd = 1 };
 	struct vhost_vring_state s = { 0 };
+	uint16_t base;
 
 	EXPECT(0, d->fd, VHOST_TEST_SET_BACKEND, &off);
 	EXPECT(0, d->fd, VHOST_GET_VRING_BASE, &s);
 	memset(d->ring, 0, vring_size(NUM, 4096));
 	d->avail_idx = d->used_seen = 0;
+	base = s.num;
 	s.num = 0;
 	EXPECT(0, d->fd, VHOST_SET_VRING_BASE, &s);
 	EXPECT(0, d->fd, VHOST_TEST_SET_BACKEND, &on);
+	return base;
 }
 
 /* A good one-descriptor buffer completes. */
@@ -300,18 +328,53 @@ static void good_buffer(struct dev *d, const char *after)
 	      "a good buffer after %s did not complete", after);
 }
 
-/* A bad chain at head 0 is not completed, and counts as an error. */
+/*
+ * A bad chain at head 0 that vhost_get_vq_desc() refuses is not completed,
+ * and counts as an error (on the Rust device, which counts them). The ring
+ * stalls on it until it is reset.
+ */
 static void bad_chain(struct dev *d, const char *what)
 {
 	uint64_t before[6], after[6];
-	uint16_t used = d->vr.used->idx;
+	uint16_t used = d->vr.used->idx, avail = d->avail_idx, base;
+	int counted = stats(d, before) == 0;
 
-	stats(d, before);
 	add(d, 0);
 	CHECK(wait_used(d, used + 1, 200) == used, "%s was completed", what);
 	stats(d, after);
-	CHECK(after[1] > before[1], "%s did not count as an error", what);
-	reset_ring(d);
+	CHECK(!counted || after[1] > before[1], "%s did not count as an error",
+	      what);
+	base = reset_ring(d);
+	CHECK(base == avail, "%s was consumed: avail index %u, want %u", what,
+	      base, avail);
+	good_buffer(d, what);
+}
+
+/*
+ * A chain at head 0 that vhost_get_vq_desc() takes but test.c refuses (a
+ * device-writable buffer, or nothing to read) is consumed without a used
+ * element; test.c stops until the next kick, and the next chain completes.
+ */
+static void dropped_chain(struct dev *d, const char *what)
+{
+	uint16_t used = d->vr.used->idx, avail = d->avail_idx, base;
+	struct vring_used_elem *e = &d->vr.used->ring[used % NUM];
+
+	/* The used ring runs one behind the avail ring from here. */
+	d->checked = 0;
+	add(d, 0);
+	CHECK(wait_used(d, used + 1, 200) == used, "%s was completed", what);
+	desc(d, 1, (uintptr_t)d->buf, 512, 0, 0);
+	add(d, 1);
+	wait_used(d, used + 1, 2000);
+	CHECK(d->vr.used->idx == (uint16_t)(used + 1) && e->id == 1,
+	      "%s was not dropped: used index %u (want %u), id %u (want 1)",
+	      what, d->vr.used->idx, used + 1, e->id);
+	d->checked = 1;
+	base = reset_ring(d);
+	CHECK(base == (uint16_t)(avail + 2),
+	      "%s: avail index %u, want %u (both chains consumed)", what,
+	      base, avail + 2);
 	good_buffer(d, what);
 }
 
@@ -341,11 +404,13 @@ static void errors(void)
 	CHECK(features & (1ULL << VIRTIO_F_VERSION_1), "no VERSION_1");
 	features = 1ULL << 40;
 	EXPECT(EOPNOTSUPP, fd, VHOST_SET_FEATURES, &features);
-	EXPECT(ENOTTY, fd, _IO(VHOST_VIRTIO, 0x7f), NULL);
+	/* vhost_dev_ioctl() asks for the owner before it looks at the command. */
+	EXPECT(EPERM, fd, _IO(VHOST_VIRTIO, 0x7f), NULL);
 	EXPECT(EFAULT, fd, VHOST_GET_FEATURES, (void *)8);
 
 	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
 	EXPECT(EBUSY, fd, VHOST_SET_OWNER, NULL);
+	EXPECT(ENOTTY, fd, _IO(VHOST_VIRTIO, 0x7f), &s);
 
 	/* Ring sizes: a power of two from 1 to 32768. */
 	for (unsigned int n = 0; n < 5; n++) {
@@ -362,16 +427,30 @@ static void errors(void)
 	EXPECT(0, fd, VHOST_SET_VRING_NUM, &s);
 	EXPECT(EFAULT, fd, VHOST_SET_VRING_NUM, (void *)8);
 
-	/* Ring addresses: aligned, and user memory. */
-	a.desc_user_addr = 0x10008;
-	a.avail_user_addr = 0x20000;
+	/*
+	 * Ring addresses: avail and used aligned (vhost_vring_set_addr() does
+	 * not look at desc's alignment). Whether they are user memory is only
+	 * checked with a backend, here when it starts.
+	 */
+	a.desc_user_addr = 0x10000;
+	a.avail_user_addr = 0x20001;
 	a.used_user_addr = 0x30000;
 	EXPECT(EINVAL, fd, VHOST_SET_VRING_ADDR, &a);
+	a.avail_user_addr = 0x20000;
+	a.used_user_addr = 0x30002;
+	EXPECT(EINVAL, fd, VHOST_SET_VRING_ADDR, &a);
+	a.used_user_addr = 0x30000;
+	a.desc_user_addr = 0x10008;
+	EXPECT(0, fd, VHOST_SET_VRING_ADDR, &a);
 	a.desc_user_addr = 0xffff888000000000ULL;
-	EXPECT(EFAULT, fd, VHOST_SET_VRING_ADDR, &a);
+	EXPECT(0, fd, VHOST_SET_VRING_ADDR, &a);
+	EXPECT(EFAULT, fd, VHOST_TEST_RUN, &one);
 	a.desc_user_addr = 0x10000;
-	a.flags = 1;
+	/* VHOST_VRING_F_LOG is the only flag. */
+	a.flags = 2;
 	EXPECT(EOPNOTSUPP, fd, VHOST_SET_VRING_ADDR, &a);
+	a.flags = 1;
+	EXPECT(0, fd, VHOST_SET_VRING_ADDR, &a);
 
 	/* Memory tables. */
 	mem.m.padding = 1;
@@ -383,14 +462,18 @@ static void errors(void)
 	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, &mem);
 	mem.r[0].memory_size = ~0ULL - 0x10;
 	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, &mem);
+	/*
+	 * memory_access_ok() checks that regions are user memory only for a
+	 * ring with a backend (see below), and nothing checks for overlaps.
+	 */
 	mem.r[0].memory_size = 0x1000;
 	mem.r[0].userspace_addr = 0xffff888000000000ULL;
-	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, &mem);
+	EXPECT(0, fd, VHOST_SET_MEM_TABLE, &mem);
 	mem.r[0].userspace_addr = 0x100000;
 	mem.m.nregions = 2;
 	mem.r[1] = mem.r[0];
 	mem.r[1].guest_phys_addr = 0x1800;
-	EXPECT(EINVAL, fd, VHOST_SET_MEM_TABLE, &mem);
+	EXPECT(0, fd, VHOST_SET_MEM_TABLE, &mem);
 	big = calloc(1, sizeof(*big) + 65 * sizeof(big->regions[0]));
 	big->nregions = 65;
 	EXPECT(E2BIG, fd, VHOST_SET_MEM_TABLE, big);
@@ -439,6 +522,11 @@ static void errors(void)
 	s.num = NUM;
 	EXPECT(EBUSY, fd, VHOST_SET_VRING_NUM, &s);
 	EXPECT(EBUSY, fd, VHOST_SET_VRING_BASE, &s);
+	/* With a backend, a region must be user memory. */
+	mem.m.nregions = 1;
+	mem.r[0].userspace_addr = 0xffff888000000000ULL;
+	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, &mem);
+	good_buffer(&d, "a refused memory table");
 
 	desc(&d, 0, 0x10, 512, 0, 0);
 	bad_chain(&d, "an address outside the memory table");
@@ -447,7 +535,7 @@ static void errors(void)
 	desc(&d, 0, ~0ULL - 100, 512, 0, 0);
 	bad_chain(&d, "an address that wraps");
 	desc(&d, 0, (uintptr_t)d.buf, 0, 0, 0);
-	bad_chain(&d, "a zero length");
+	dropped_chain(&d, "a zero length");
 	desc(&d, 0, (uintptr_t)d.buf, 0xffffffff, 0, 0);
 	bad_chain(&d, "a huge length");
 	desc(&d, 0, (uintptr_t)d.buf, 512, VRING_DESC_F_NEXT, 0);
@@ -455,7 +543,7 @@ static void errors(void)
 	desc(&d, 0, (uintptr_t)d.buf, 512, VRING_DESC_F_NEXT, NUM);
 	bad_chain(&d, "a next index beyond num");
 	desc(&d, 0, (uintptr_t)d.buf, 512, VRING_DESC_F_WRITE, 0);
-	bad_chain(&d, "a device-writable buffer");
+	dropped_chain(&d, "a device-writable buffer");
 	desc(&d, 0, (uintptr_t)d.buf, 24, VRING_DESC_F_INDIRECT, 0);
 	bad_chain(&d, "an indirect table of a bad size");
 	desc(&d, 0, (uintptr_t)d.buf + 4096, 16, VRING_DESC_F_INDIRECT, 0);
@@ -1033,6 +1121,564 @@ static void close_running(void)
 	chains();
 }
 
+/*
+ * Where the Rust device has parted from vhost.c and test.c. Each case passes
+ * on the C device, which shows that its expectation is what C does.
+ */
+
+/* A new fd, owned, with a running ring with `features`. */
+static void open_ring(struct dev *d, uint64_t features)
+{
+	int fd = dev_open();
+
+	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+	setup_ring(d, fd, features, 0);
+}
+
+static void close_ring(struct dev *d)
+{
+	close(d->fd);
+	close(d->kick);
+	close(d->call);
+}
+
+/* Kicks without making anything available. */
+static void kick(struct dev *d)
+{
+	uint64_t one = 1;
+
+	if (write(d->kick, &one, sizeof(one)) != sizeof(one))
+		exit(2);
+}
+
+/* Stops the backend; returns the device's last_avail_idx. */
+static uint16_t stopped_base(struct dev *d)
+{
+	struct vhost_vring_state s = { 0 };
+	int zero = 0;
+
+	EXPECT(0, d->fd, VHOST_TEST_RUN, &zero);
+	EXPECT(0, d->fd, VHOST_GET_VRING_BASE, &s);
+	return s.num;
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * Flips the avail index between empty and NUM + 5 ahead, holding each value
+ * for a little while, until told; says it runs by setting `toggling` to 1.
+ */
+static volatile int toggling;
+static void *toggle_thread(void *arg)
+{
+	volatile uint16_t *idx = arg;
+
+	while (toggling) {
+		*idx = 0;
+		for (volatile int i = 0; i < 100; i++)
+			;
+		*idx = NUM + 5;
+		if (toggling == 2)
+			toggling = 1;
+		for (volatile int i = 0; i < 100; i++)
+			;
+	}
+	*idx = 0;
+	return NULL;
+}
+
+/*
+ * A userfaultfd on the used ring's page, write-protected: the first write
+ * the device makes there waits until the handler has set the avail index to
+ * `idx`.
+ */
+struct wp_fault {
+	int uffd;
+	struct uffdio_range range;
+	volatile uint16_t *avail_idx;
+	uint16_t idx;
+	int faulted;
+};
+
+static int wp_protect(struct wp_fault *w, int on)
+{
+	struct uffdio_writeprotect wp = {
+		.range = w->range,
+		.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(w->uffd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+static void *wp_thread(void *arg)
+{
+	struct wp_fault *w = arg;
+	struct pollfd p = { .fd = w->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	if (poll(&p, 1, 2000) > 0 &&
+	    read(w->uffd, &msg, sizeof(msg)) == sizeof(msg) &&
+	    msg.event == UFFD_EVENT_PAGEFAULT) {
+		*w->avail_idx = w->idx;
+		__sync_synchronize();
+		w->faulted = 1;
+	}
+	wp_protect(w, 0);
+	return NULL;
+}
+
+static int wp_start(struct wp_fault *w, void *page, volatile uint16_t *idx,
+		    uint16_t to)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
+
+	memset(w, 0, sizeof(*w));
+	w->range.start = (uintptr_t)page;
+	w->range.len = 4096;
+	w->avail_idx = idx;
+	w->idx = to;
+	reg.range = w->range;
+	w->uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (w->uffd < 0 || ioctl(w->uffd, UFFDIO_API, &api) ||
+	    ioctl(w->uffd, UFFDIO_REGISTER, &reg) || wp_protect(w, 1)) {
+		CHECK(0, "userfaultfd write-protect: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The same without a race: with EVENT_IDX the first write of a pass over an
+ * empty ring is vhost_enable_notify()'s avail_event, and the index moves
+ * NUM + 5 ahead while that write waits on a userfaultfd.
+ */
+static void avail_recheck_wp(void)
+{
+	struct wp_fault w;
+	pthread_t t;
+	struct dev d;
+
+	open_ring(&d, DEFAULT_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	d.checked = 0;
+	for (int i = 0; i < NUM; i++) {
+		desc(&d, i, (uintptr_t)d.buf + 512 * i, 512, 0, 0);
+		d.vr.avail->ring[i] = i;
+	}
+	/* The pass a start may make, over the empty ring, is over. */
+	usleep(100000);
+	if (wp_start(&w, d.vr.used, &d.vr.avail->idx, NUM + 5))
+		return;
+	pthread_create(&t, NULL, wp_thread, &w);
+	kick(&d);
+	pthread_join(t, NULL);
+	wait_used(&d, 1, 300);
+	printf("avail-recheck: avail_event write %s, used index %u\n",
+	       w.faulted ? "faulted" : "did not fault", d.vr.used->idx);
+	CHECK(w.faulted, "the device did not write avail_event");
+	CHECK(!d.vr.used->idx,
+	      "%u buffers completed: the avail index %u ahead of last_avail_idx 0 that enable_notify read was taken",
+	      d.vr.used->idx, NUM + 5);
+	close(w.uffd);
+	close_ring(&d);
+}
+
+/*
+ * vhost_enable_notify() re-reads the avail index with vhost_get_avail_idx(),
+ * which refuses one more than num ahead: no index the driver shows here is
+ * both valid and non-empty, so no buffer may ever complete.
+ */
+static void avail_recheck(void)
+{
+	long t0, kicks = 0, seen[2] = { 0 };
+	pthread_t t;
+	uint64_t st[6];
+	struct dev d;
+
+	open_ring(&d, DEFAULT_FEATURES);
+	d.checked = 0;
+	for (int i = 0; i < NUM; i++) {
+		desc(&d, i, (uintptr_t)d.buf + 512 * i, 512, 0, 0);
+		d.vr.avail->ring[i] = i;
+	}
+	toggling = 2;
+	pthread_create(&t, NULL, toggle_thread, (void *)&d.vr.avail->idx);
+	while (toggling != 1)
+		sched_yield();
+	t0 = now_ms();
+	while (now_ms() - t0 < 3000 && !d.vr.used->idx) {
+		kick(&d);
+		kicks++;
+		seen[d.vr.avail->idx != 0]++;
+		usleep(100);
+	}
+	toggling = 0;
+	pthread_join(t, NULL);
+	usleep(100000);
+	printf("avail-recheck: %ld kicks in %ld ms, used index %u; avail index seen empty %ld, %d ahead %ld times\n",
+	       kicks, now_ms() - t0, d.vr.used->idx, seen[0], NUM + 5, seen[1]);
+	if (!stats(&d, st))
+		printf("avail-recheck: device: %llu passes, %llu errors, %llu buffers\n",
+		       (unsigned long long)st[4], (unsigned long long)st[1],
+		       (unsigned long long)st[0]);
+	CHECK(!d.vr.used->idx,
+	      "%u buffers completed: an avail index %u ahead of last_avail_idx 0 was taken",
+	      d.vr.used->idx, NUM + 5);
+	close_ring(&d);
+	avail_recheck_wp();
+}
+
+/*
+ * An avail index refused (more than num ahead) is not kept: once the driver
+ * puts a good one, exactly the buffers it makes available complete.
+ */
+static void avail_bad_kept(void)
+{
+	struct dev d;
+
+	open_ring(&d, DEFAULT_FEATURES);
+	d.checked = 0;
+	for (int i = 0; i < NUM; i++) {
+		desc(&d, i, (uintptr_t)d.buf + 512 * i, 512, 0, 0);
+		d.vr.avail->ring[i] = i;
+	}
+	publish(&d, NUM + 5);
+	wait_used(&d, 1, 300);
+	CHECK(!d.vr.used->idx, "an avail index %u ahead: %u buffers completed",
+	      NUM + 5, d.vr.used->idx);
+	publish(&d, 1);
+	wait_used(&d, 1, 1000);
+	usleep(200000);
+	CHECK(d.vr.used->idx == 1,
+	      "avail index %u, then 1: used index %u, want 1", NUM + 5,
+	      d.vr.used->idx);
+	close_ring(&d);
+}
+
+/*
+ * Three regions: guest 0x0 and 0x2000 are 0x0 and 0x2000 in one 0x3000
+ * allocation, guest 0x1000 is another page. An indirect table at guest 0xff0
+ * runs through all three.
+ */
+static char *span_u, *span_v;
+
+static struct vring_desc *span_entry(int k)
+{
+	uint64_t g = 0xff0 + 16 * k;
+
+	return (struct vring_desc *)(g >= 0x1000 && g < 0x2000 ?
+				     span_v + g - 0x1000 : span_u + g);
+}
+
+static void span_ring(struct dev *d, int entries)
+{
+	struct {
+		struct vhost_memory m;
+		struct vhost_memory_region r[4];
+	} mem = { .m.nregions = 4 };
+	uint64_t user[] = { (uintptr_t)span_u, (uintptr_t)span_v,
+			    (uintptr_t)span_u + 0x2000 };
+
+	for (int i = 0; i < 3; i++) {
+		mem.r[i].guest_phys_addr = 0x1000 * i;
+		mem.r[i].memory_size = 0x1000;
+		mem.r[i].userspace_addr = user[i];
+	}
+	open_ring(d, DEFAULT_FEATURES);
+	/* The ring's buffers keep their own region. */
+	mem.r[3].guest_phys_addr = (uintptr_t)d->buf;
+	mem.r[3].memory_size = BUFSZ;
+	mem.r[3].userspace_addr = (uintptr_t)d->buf;
+	EXPECT(0, d->fd, VHOST_SET_MEM_TABLE, &mem);
+	/* What the middle of the table would be if it were one run from U. */
+	for (int off = 0x1000; off < 0x2000; off += 16)
+		*(struct vring_desc *)(span_u + off) = (struct vring_desc) {
+			.addr = 0x10, .len = 1, .flags = VRING_DESC_F_WRITE };
+	/* Each entry a byte of the table itself. */
+	for (int k = 0; k < entries; k++)
+		*span_entry(k) = (struct vring_desc) {
+			.addr = 0xff0 + 16 * k, .len = 1,
+			.flags = k < entries - 1 ? VRING_DESC_F_NEXT : 0,
+			.next = k + 1 };
+	desc(d, 0, 0xff0, 16 * entries, VRING_DESC_F_INDIRECT, 0);
+	add(d, 0);
+}
+
+static void indirect_span(void)
+{
+	struct dev d;
+
+	span_u = aligned_alloc(4096, 0x3000);
+	span_v = aligned_alloc(4096, 0x1000);
+	/* 1 entry in A, 256 in B, 1 in C. */
+	span_ring(&d, 258);
+	CHECK(wait_used(&d, 1, 2000) == 1,
+	      "an indirect table across three regions (258 entries at 0xff0) was not completed");
+	close_ring(&d);
+	/* 1 in A, 1 in B. */
+	span_ring(&d, 2);
+	CHECK(wait_used(&d, 1, 2000) == 1,
+	      "an indirect table across two regions (2 entries at 0xff0) was not completed");
+	close_ring(&d);
+	free(span_u);
+	free(span_v);
+}
+
+/*
+ * A bad chain at head 0, then a good one at head 1. test.c's own refusals
+ * (in > 0, a length of 0) come after vhost_get_vq_desc() has taken the
+ * chain: it is dropped, and the next kick completes head 1. Errors of
+ * vhost_get_vq_desc() itself take nothing: the ring stalls on head 0.
+ */
+enum { STALLS, DROPPED, COMPLETES };
+static const struct {
+	const char *what;
+	int want;
+} bad_heads[] = {
+	{ "a device-writable descriptor", DROPPED },
+	{ "a zero-length descriptor", DROPPED },
+	{ "an indirect table with a device-writable entry", DROPPED },
+	{ "a zero-length descriptor outside the memory table", DROPPED },
+	{ "a zero-length descriptor outside the memory table chained to a good one",
+	  COMPLETES },
+	{ "a head beyond num", STALLS },
+	{ "a chain that loops", STALLS },
+	{ "an address outside the memory table", STALLS },
+	{ "a readable descriptor after a writable one", STALLS },
+};
+
+/* Writes bad chain `c`; returns its head. */
+static uint16_t bad_head(struct dev *d, int c)
+{
+	struct vring_desc *ind = (struct vring_desc *)(d->buf + 8192);
+	uint64_t buf = (uintptr_t)d->buf;
+
+	switch (c) {
+	case 0:
+		desc(d, 0, buf, 64, VRING_DESC_F_WRITE, 0);
+		break;
+	case 1:
+		desc(d, 0, buf, 0, 0, 0);
+		break;
+	case 2:
+		ind[0] = (struct vring_desc) { .addr = buf, .len = 64,
+			.flags = VRING_DESC_F_NEXT, .next = 1 };
+		ind[1] = (struct vring_desc) { .addr = buf + 64, .len = 64,
+			.flags = VRING_DESC_F_WRITE };
+		desc(d, 0, (uintptr_t)ind, 2 * sizeof(*ind),
+		     VRING_DESC_F_INDIRECT, 0);
+		break;
+	case 3:
+		desc(d, 0, 0x10, 0, 0, 0);
+		break;
+	case 4:
+		desc(d, 0, 0x10, 0, VRING_DESC_F_NEXT, 2);
+		desc(d, 2, buf, 64, 0, 0);
+		break;
+	case 5:
+		return NUM + 3;
+	case 6:
+		desc(d, 0, buf, 64, VRING_DESC_F_NEXT, 2);
+		desc(d, 2, buf, 64, VRING_DESC_F_NEXT, 0);
+		break;
+	case 7:
+		desc(d, 0, 0x10, 64, 0, 0);
+		break;
+	case 8:
+		desc(d, 0, buf, 64, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+		desc(d, 2, buf + 64, 64, 0, 0);
+		break;
+	}
+	return 0;
+}
+
+static void bad_consumed(void)
+{
+	for (size_t c = 0; c < sizeof(bad_heads) / sizeof(bad_heads[0]); c++) {
+		int want = bad_heads[c].want;
+		/* Used elements and avail index wanted, and their ids. */
+		uint16_t want_used = want == STALLS ? 0 : want == DROPPED ? 1 : 2;
+		uint16_t want_base = want == STALLS ? 0 : 2, used, base;
+		uint32_t id0, id1;
+		struct dev d;
+
+		open_ring(&d, DEFAULT_FEATURES);
+		d.checked = 0;
+		desc(&d, 1, (uintptr_t)d.buf + 4096, 512, 0, 0);
+		post(&d, 0, bad_head(&d, c));
+		post(&d, 1, 1);
+		publish(&d, 2);
+		/* test.c stops at a dropped chain: kick again. */
+		wait_used(&d, want_used ? want_used : 1, 300);
+		kick(&d);
+		wait_used(&d, want_used ? want_used : 1, want_used ? 2000 : 300);
+		used = d.vr.used->idx;
+		id0 = d.vr.used->ring[0].id;
+		id1 = d.vr.used->ring[1].id;
+		base = stopped_base(&d);
+		CHECK(used == want_used && base == want_base &&
+		      (want != DROPPED || id0 == 1) &&
+		      (want != COMPLETES || (id0 == 0 && id1 == 1)),
+		      "%s, then a good one: used index %u, ids %u %u, avail index %u; want %s",
+		      bad_heads[c].what, used, used > 0 ? id0 : 0,
+		      used > 1 ? id1 : 0, base,
+		      want == STALLS ? "0, 0 (stalls)" :
+		      want == DROPPED ? "1, id 1, 2 (dropped)" :
+		      "2, ids 0 1, 2 (completes)");
+		close_ring(&d);
+	}
+}
+
+/*
+ * More descriptors than UIO_MAXIOV (1024): translate_desc() runs out of
+ * iovecs (ENOBUFS), and the ring stalls. 1024 still fit.
+ */
+static void indirect_n(int n)
+{
+	struct vring_desc *t;
+	struct dev d;
+	int want = n <= 1024;
+	uint16_t used, base;
+
+	open_ring(&d, DEFAULT_FEATURES);
+	t = (struct vring_desc *)(d.buf + 0x8000);
+	for (int k = 0; k < n; k++)
+		t[k] = (struct vring_desc) { .addr = (uintptr_t)d.buf + k,
+			.len = 1, .flags = k < n - 1 ? VRING_DESC_F_NEXT : 0,
+			.next = k + 1 };
+	desc(&d, 0, (uintptr_t)t, n * sizeof(*t), VRING_DESC_F_INDIRECT, 0);
+	add(&d, 0);
+	used = wait_used(&d, 1, want ? 2000 : 500);
+	base = stopped_base(&d);
+	CHECK(used == want && base == want,
+	      "an indirect table of %d one-byte buffers: used index %u, avail index %u; want %d, %d",
+	      n, used, base, want, want);
+	close_ring(&d);
+}
+
+static void maxiov(void)
+{
+	indirect_n(1024);
+	indirect_n(1100);
+}
+
+/*
+ * vhost_vq_init_access() writes the used flags (vhost_update_used_flags()):
+ * after a start they are the device's, 0 on a new ring.
+ */
+static void used_flags(void)
+{
+	int zero = 0, one = 1;
+	uint16_t flags;
+	struct dev d;
+
+	open_ring(&d, DEFAULT_FEATURES);
+	EXPECT(0, d.fd, VHOST_TEST_RUN, &zero);
+	d.vr.used->flags = VRING_USED_F_NO_NOTIFY;
+	/*
+	 * An avail index too far ahead: a pass the device makes by itself
+	 * stops after vhost_disable_notify(), and cannot clear the flag in
+	 * vhost_enable_notify(). (C makes none: nothing kicked.)
+	 */
+	d.vr.avail->idx = NUM + 5;
+	__sync_synchronize();
+	EXPECT(0, d.fd, VHOST_TEST_RUN, &one);
+	__sync_synchronize();
+	flags = d.vr.used->flags;
+	CHECK(flags == 0,
+	      "used flags %#x after VHOST_TEST_RUN 1, want 0 (written by vhost_vq_init_access)",
+	      flags);
+	close_ring(&d);
+}
+
+/* Whether the guest has 5-level paging, by /proc/cpuinfo's flags. */
+static int cpu_has_la57(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	int has = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "flags", 5) &&
+		    (strstr(line, " la57 ") || strstr(line, " la57\n")))
+			has = 1;
+	fclose(f);
+	return has;
+}
+
+/*
+ * With 5-level paging user memory goes up to 1 << 56: a ring and buffers
+ * above 1 << 47 are user memory (access_ok()), and work.
+ */
+static void la57(void)
+{
+	int has = cpu_has_la57(), fd, one = 1;
+	char *p = mmap((void *)(1UL << 50), 0x20000, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct dev d;
+
+	printf("la57: %s in /proc/cpuinfo, mmap at 1 << 50: %p\n",
+	       has ? "la57" : "no la57", p);
+	CHECK(has, "the guest has no la57: no 5-level paging");
+	CHECK(p != MAP_FAILED && (uintptr_t)p >= 1UL << 47,
+	      "mmap with a hint at 1 << 50 gave %p, not an address above 1 << 47",
+	      p);
+	if (!has || p == MAP_FAILED || (uintptr_t)p < 1UL << 47)
+		return;
+	fd = dev_open();
+	EXPECT(0, fd, VHOST_SET_OWNER, NULL);
+	/* The ring in the first 64 KiB, the buffers in the second. */
+	init_ring(&d, fd, DEFAULT_FEATURES, 0, p, p + 0x10000);
+	EXPECT(0, fd, VHOST_TEST_RUN, &one);
+	good_buffer(&d, "a ring and a buffer above 1 << 47");
+	close_ring(&d);
+	munmap(p, 0x20000);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} divergence_cases[] = {
+	{ "avail-recheck", avail_recheck },
+	{ "avail-bad-kept", avail_bad_kept },
+	{ "indirect-span", indirect_span },
+	{ "bad-consumed", bad_consumed },
+	{ "maxiov", maxiov },
+	{ "used-flags", used_flags },
+	{ "la57", la57 },
+};
+
+/* Runs every case, or the one named `only`, and says how each went. */
+static void divergences(const char *only)
+{
+	int any = 0, ran = 0;
+
+	for (size_t i = 0; i < sizeof(divergence_cases) /
+			       sizeof(divergence_cases[0]); i++) {
+		if (only && strcmp(only, divergence_cases[i].name))
+			continue;
+		failed = 0;
+		divergence_cases[i].run();
+		printf("%s: %s %s\n", dev_path(), divergence_cases[i].name,
+		       failed ? "FAIL" : "PASS");
+		any |= failed;
+		ran++;
+	}
+	if (!ran) {
+		fprintf(stderr, "no case %s\n", only);
+		exit(2);
+	}
+	failed = any;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -1057,10 +1703,12 @@ int main(int argc, char **argv)
 		notify(0);
 	else if (!strcmp(c, "notify-unbound"))
 		notify(1);
+	else if (!strcmp(c, "divergences"))
+		divergences(argc > 2 ? argv[2] : NULL);
 	else if (!strcmp(c, "hold"))
 		hold(argc > 2 ? atoi(argv[2]) : 64);
 	else {
-		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed|hold [N]|hostile SEED N M|threads|close-running|notify|notify-unbound\n",
+		fprintf(stderr, "usage: %s errors|chains|two-procs|owner-killed|hold [N]|hostile SEED N M|threads|close-running|notify|notify-unbound|divergences [CASE]\n",
 			argv[0]);
 		return 2;
 	}
