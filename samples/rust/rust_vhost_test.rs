@@ -17,8 +17,8 @@
 //!   eventfd) is an immutable [`RingCfg`]. The ioctls build a new one and publish it through a
 //!   [`TracePointer`]; the old one is freed after a Tasks Trace grace period. At the start of a
 //!   pass the worker takes a reference to the current config inside a read-side critical section
-//!   of a few instructions, and drops the read lock before it touches user memory. So the ioctls
-//!   never take a lock the worker holds to publish, and a worker stuck in a user fault (a ring
+//!   of a few instructions, and drops the read lock before it touches user memory. So a worker
+//!   stuck in a user fault (a ring
 //!   page behind userfaultfd or FUSE that is never served) holds no read side open: it stalls
 //!   its own device, never the system's Tasks Trace grace periods (sleepable BPF waits for
 //!   those). Plain RCU would serve as well for a read side this short; the `kernel` crate of
@@ -32,13 +32,20 @@
 //!   is set pending on the worker, so a user fault that sleeps interruptibly inside a pass is
 //!   not cut short by a flush.
 //! - **A mutex of the device's own** for the ring position ([`RingState`]): the worker holds it
-//!   for a pass, the ioctls take it only while the backend is stopped or to read the position,
-//!   as C's `vq->mutex`. A stuck pass therefore blocks only this device's ring ioctls.
+//!   for a pass, and the ioctls that read or set the position take it (setting it is refused
+//!   while the backend runs), as C's `vq->mutex`. A stuck pass therefore blocks only this
+//!   device's ioctls.
+//!
+//! Why not simply a mutex for the config too, held across the pass as C does? It would do the
+//! same job here, and the flush would go. The sample keeps the two abstractions where a real
+//! device needs them: configuration that readers other than the worker may look at without
+//! waiting for its pass (a multi-queue device, a stats or poll path), and work that another
+//! thread hands to the worker to run between passes, C's `vhost_work_queue()`.
 //! - **SIGKILL**: if the owner dies, [`VhostWorker::killed`] marks the device dead. Later
 //!   ioctls fail with `ENODEV` (a new owner would need a new open), and close still frees
 //!   everything.
 //!
-//! The ring walk follows `vhost.c` and `test.c` check for check: a chain that `vhost_get_vq_desc`
+//! The ring walk follows `vhost.c` and `test.c`: a chain that `vhost_get_vq_desc`
 //! rejects (a bad index, a loop, a translation failure, "out after in", more than `UIO_MAXIOV`
 //! pieces) stalls the ring until the next kick without being consumed; a chain that only test.c
 //! rejects (a device-writable descriptor, a total length of 0) is consumed and dropped. The
@@ -229,11 +236,13 @@ impl RingCfg {
         }
     }
 
-    /// The region that holds driver address `gpa`.
+    /// The region that holds driver address `gpa`. Regions may overlap, as in C; of those that
+    /// hold `gpa`, the one that starts lowest wins, as with `vhost_iotlb_itree_first()`.
     fn region_at(&self, gpa: u64) -> Result<&Region> {
         self.mem
             .iter()
-            .find(|r| gpa >= r.gpa && gpa - r.gpa < r.size)
+            .filter(|r| gpa >= r.gpa && gpa - r.gpa < r.size)
+            .min_by_key(|r| r.gpa)
             .ok_or(EFAULT)
     }
 
@@ -340,6 +349,9 @@ struct Worker {
     cfg: TracePointer<Published>,
     #[pin]
     ring: Mutex<RingState>,
+    /// Orders [`flush`]'s look at `dead` against `killed`.
+    #[pin]
+    gate: Mutex<()>,
     stats: Stats,
 }
 
@@ -381,6 +393,7 @@ impl VhostWorker for Worker {
     }
 
     fn killed(&self) {
+        let _gate = self.gate.lock();
         self.dead.store(true, Ordering::Release);
     }
 }
@@ -461,10 +474,8 @@ impl Worker {
                 return Err(EINVAL);
             }
             let d = cfg.read_desc(cfg.desc + 16 * i as usize)?;
+            // As in C, whether the feature was negotiated is not looked at.
             if d.flags & VRING_DESC_F_INDIRECT != 0 {
-                if !cfg.has(VIRTIO_RING_F_INDIRECT_DESC) {
-                    return Err(EINVAL);
-                }
                 self.indirect(cfg, &d, &mut walk)?;
             } else {
                 walk.add(cfg, &d)?;
@@ -666,35 +677,50 @@ impl TaskWorkItem for Flush {
 }
 
 /// Waits until the worker has finished the pass over the ring it may be in (C's
-/// `vhost_dev_flush()`). Like C's, the wait cannot be interrupted: a caller that returned early
-/// would let the pass go on with what it was about to replace. A worker stuck in a user fault
-/// that nobody serves is ended by killing its owner, which ends this wait too.
-fn flush(task: &VhostTask<Worker>) -> Result {
-    task.data().stats.flushes.fetch_add(1, Ordering::Relaxed);
+/// `vhost_dev_flush()`), with an item from [`new_flush`]. Like C's, the wait cannot be
+/// interrupted: a caller that returned early would let the pass go on with what it was about to
+/// replace. A worker stuck in a user fault that nobody serves is ended by killing its owner,
+/// which ends this wait too: the fault fails, and `killed` runs the item.
+fn flush(task: &VhostTask<Worker>, f: Arc<Flush>) {
+    let w = task.data();
+    w.stats.flushes.fetch_add(1, Ordering::Relaxed);
     // A worker that never ran has no pass in flight.
     let Some(thread) = task.task() else {
-        return Ok(());
+        return;
     };
-    let f = counted(Arc::pin_init(
-        pin_init!(Flush {
-            done <- new_mutex!(false),
-            cv <- new_condvar!(),
-            work: TaskWork::new(),
-        }),
-        GFP_KERNEL,
-    ))?;
-    // No signal: the worker runs its task work between two passes (see `Worker::work`), and a
-    // signal pending would break an interruptible sleep inside the pass.
-    if task_work::add(&thread, f.clone(), Notify::None).is_err() {
-        // The worker has exited (killed), so it is in no pass.
-        return Ok(());
+    {
+        // As C's `worker->killed` under `worker->mutex`: once `killed` has run, the worker
+        // is in no pass and runs no more task work until it exits, which a core dump of its
+        // process may hold up for as long as this waiter. What was queued before `killed` runs
+        // right after it (see `VhostWorker::killed`).
+        let _gate = w.gate.lock();
+        if w.dead.load(Ordering::Acquire) {
+            return;
+        }
+        // No signal: the worker runs its task work between two passes (see `Worker::work`),
+        // and a signal pending would break an interruptible sleep inside the pass.
+        if task_work::add(&thread, f.clone(), Notify::None).is_err() {
+            // The worker has exited, so it is in no pass.
+            return;
+        }
     }
     task.wake();
     let mut done = f.done.lock();
     while !*done {
         f.cv.wait(&mut done);
     }
-    Ok(())
+}
+
+/// Allocates a flush item, before anything is changed that would need it.
+fn new_flush() -> Result<Arc<Flush>> {
+    counted(Arc::pin_init(
+        pin_init!(Flush {
+            done <- new_mutex!(false),
+            cv <- new_condvar!(),
+            work: TaskWork::new(),
+        }),
+        GFP_KERNEL,
+    ))
 }
 
 /// The state of an open device, changed by the ioctls under [`Dev::inner`].
@@ -729,6 +755,19 @@ impl Inner {
         Ok(t)
     }
 
+    /// C's `vq_access_ok()`: the three parts of a ring of `num` entries are in the user range.
+    fn ring_access_ok(&self, desc: usize, avail: usize, used: usize) -> bool {
+        let num = self.num as usize;
+        let event = if self.features & VIRTIO_RING_F_EVENT_IDX != 0 {
+            2
+        } else {
+            0
+        };
+        access_ok(desc, 16 * num)
+            && access_ok(avail, 4 + 2 * num + event)
+            && access_ok(used, 4 + 8 * num + event)
+    }
+
     fn ring_state_is_idle(&self) -> Result {
         if self.backend {
             // Moving the ring under a running backend: refused, as in C.
@@ -745,6 +784,8 @@ impl Inner {
             return Ok(());
         };
         let visible = self.published;
+        // Allocated first: once the new config is out, the wait must not fail.
+        let f = if visible { Some(new_flush()?) } else { None };
         let cfg = match (self.backend, self.addr) {
             (true, Some((desc, avail, used))) => {
                 let mut mem = counted(KVec::with_capacity(self.mem.len(), GFP_KERNEL))?;
@@ -775,8 +816,8 @@ impl Inner {
         };
         self.published = cfg.is_some();
         t.data().cfg.replace(cfg);
-        if visible {
-            flush(t)?;
+        if let Some(f) = f {
+            flush(t, f);
         }
         Ok(())
     }
@@ -785,19 +826,20 @@ impl Inner {
     /// says (C's `vhost_vq_access_ok` and `vhost_vq_init_access`).
     fn init_access(&self) -> Result {
         let t = self.owner()?;
-        let (_, avail, used) = self.addr.ok_or(EFAULT)?;
+        let (desc, avail, used) = self.addr.ok_or(EFAULT)?;
         if self.num == 0 {
             return Err(EFAULT);
         }
+        if !self.ring_access_ok(desc, avail, used) {
+            return Err(EFAULT);
+        }
         let le = self.features & VIRTIO_F_VERSION_1 != 0;
-        get_user::<u16>(avail + 2)?;
         let mut ring = t.data().ring.lock();
         // As vhost_update_used_flags(): the driver sees the device's flags from the start.
         let flags = ring.used_flags;
         put_user(used, if le { flags.to_le() } else { flags })?;
         let used_idx = get_user::<u16>(used + 2)?;
         ring.last_used_idx = if le { u16::from_le(used_idx) } else { used_idx };
-        ring.avail_idx = ring.last_avail_idx;
         ring.signalled_used_valid = false;
         Ok(())
     }
@@ -826,6 +868,7 @@ impl Dev {
                 dead: AtomicBool::new(false),
                 cfg: TracePointer::new(),
                 ring <- new_mutex!(RingState::default()),
+                gate <- new_mutex!(()),
                 stats: Stats::default(),
             }),
             GFP_KERNEL,
@@ -842,7 +885,10 @@ impl Dev {
         inner.publish()
     }
 
-    fn start_backend(inner: &mut Inner) -> Result {
+    /// Starts the backend. `poll` says whether to look at the ring at once, as
+    /// `VHOST_TEST_SET_BACKEND` does: its `vhost_poll_start()` polls the kick eventfd, which
+    /// vhost never reads, so after any kick it runs the ring. `VHOST_TEST_RUN` does not.
+    fn start_backend(inner: &mut Inner, poll: bool) -> Result {
         inner.init_access()?;
         inner.backend = true;
         if let Err(e) = inner.publish() {
@@ -851,18 +897,25 @@ impl Dev {
             let _ = inner.publish();
             return Err(e);
         }
-        // Look at the ring once: kicks that came while it was stopped were dropped.
-        let t = inner.owner()?;
-        t.data().kicked.store(true, Ordering::Release);
-        t.wake();
+        if poll && inner.kick.is_some() {
+            let t = inner.owner()?;
+            t.data().kicked.store(true, Ordering::Release);
+            t.wake();
+        }
         Ok(())
     }
 
     /// Takes everything down: the backend, the eventfds and the worker (C's
     /// `vhost_dev_reset_owner` and release).
-    fn reset(&self) {
+    ///
+    /// With `check`, the caller must be the owner (`VHOST_RESET_OWNER`), checked under the
+    /// same lock as the reset, as C holds `dev->mutex` across both.
+    fn reset(&self, check: bool) -> Result {
         let (owner, kick, call) = {
             let mut inner = self.inner.lock();
+            if check {
+                inner.owner()?;
+            }
             inner.backend = false;
             // Without an owner this publishes nothing, and the worker's config goes when the
             // worker does; the stop below waits for the pass in flight anyway.
@@ -875,6 +928,7 @@ impl Dev {
         drop(kick);
         drop(owner);
         drop(call);
+        Ok(())
     }
 
     fn set_mem_table(inner: &mut Inner, arg: usize) -> Result<isize> {
@@ -900,14 +954,12 @@ impl Dev {
             if size == 0 || gpa.checked_add(size).is_none() {
                 return Err(EFAULT);
             }
-            if !access_ok(uaddr as usize, size as usize) {
-                return Err(EFAULT);
-            }
-            if mem
-                .iter()
-                .any(|o| gpa < o.gpa + o.size && o.gpa < gpa + size)
+            // C checks a region against the user range only for a running ring (and the
+            // copies check every access); a user address that wraps is refused here too.
+            if uaddr.checked_add(size).is_none()
+                || (inner.backend && !access_ok(uaddr as usize, size as usize))
             {
-                return Err(EINVAL);
+                return Err(EFAULT);
             }
             mem.push(Region { gpa, size, uaddr }, GFP_KERNEL)?;
         }
@@ -920,7 +972,7 @@ impl Dev {
         inner.owner()?;
         let mut r = UserSlice::new(arg, 40).reader();
         let (index, flags) = read_state(&mut r)?;
-        let (desc, used, avail, _log) = (
+        let (desc, used, avail, log) = (
             r.read::<u64>()?,
             r.read::<u64>()?,
             r.read::<u64>()?,
@@ -929,22 +981,27 @@ impl Dev {
         if index != 0 {
             return Err(enobufs());
         }
-        if flags != 0 {
-            // Dirty logging is not offered.
+        // `VHOST_VRING_F_LOG` is the only flag. It is accepted and has no effect: without
+        // `VHOST_F_LOG_ALL` and a log base nothing is logged.
+        if flags & !1 != 0 {
             return Err(eopnotsupp());
         }
-        inner.ring_state_is_idle()?;
-        if desc % 16 != 0 || avail % 2 != 0 || used % 4 != 0 {
+        // As vhost_vring_set_addr(): avail, used and the log address aligned (not desc), and
+        // the addresses checked here only while the backend runs, else when it starts.
+        if avail % 2 != 0 || used % 4 != 0 || log % 4 != 0 {
             return Err(EINVAL);
         }
-        // With the largest ring, every part must still be user memory.
-        let max = u64::from(MAX_NUM);
-        for (a, size) in [(desc, 16 * max), (avail, 6 + 2 * max), (used, 6 + 8 * max)] {
-            if a == 0 || !access_ok(a as usize, size as usize) {
-                return Err(EFAULT);
-            }
+        let (desc, avail, used) = (
+            usize::try_from(desc).map_err(|_| EFAULT)?,
+            usize::try_from(avail).map_err(|_| EFAULT)?,
+            usize::try_from(used).map_err(|_| EFAULT)?,
+        );
+        if inner.backend && !inner.ring_access_ok(desc, avail, used) {
+            return Err(EINVAL);
         }
-        inner.addr = Some((desc as usize, avail as usize, used as usize));
+        inner.addr = Some((desc, avail, used));
+        // A running ring moves here, after the pass in flight.
+        inner.publish()?;
         Ok(0)
     }
 
@@ -983,8 +1040,7 @@ impl Dev {
             }
             VHOST_SET_OWNER => return self.set_owner(),
             VHOST_RESET_OWNER => {
-                self.inner.lock().owner()?;
-                self.reset();
+                self.reset(true)?;
                 return Ok(0);
             }
             RUST_VHOST_TEST_STATS => {
@@ -1007,7 +1063,7 @@ impl Dev {
                 if f & !FEATURES != 0 {
                     return Err(eopnotsupp());
                 }
-                inner.owner()?;
+                // test.c's vhost_test_set_features() does not ask for the owner.
                 inner.features = f;
                 inner.publish()?;
             }
@@ -1058,7 +1114,7 @@ impl Dev {
                 }
                 inner.owner()?;
                 if test == 1 {
-                    Self::start_backend(&mut inner)?;
+                    Self::start_backend(&mut inner, false)?;
                 } else {
                     Self::stop_backend(&mut inner)?;
                 }
@@ -1072,10 +1128,14 @@ impl Dev {
                 if fd as i32 == -1 {
                     Self::stop_backend(&mut inner)?;
                 } else {
-                    Self::start_backend(&mut inner)?;
+                    Self::start_backend(&mut inner, true)?;
                 }
             }
-            _ => return Err(ENOTTY),
+            _ => {
+                // vhost_dev_ioctl() asks for the owner before it looks at the command.
+                inner.owner()?;
+                return Err(ENOTTY);
+            }
         }
         Ok(0)
     }
@@ -1105,7 +1165,8 @@ impl MiscDevice for Dev {
     }
 
     fn release(dev: Pin<KBox<Dev>>) {
-        dev.reset();
+        // Without the check, the reset cannot fail.
+        let _ = dev.reset(false);
         drop(dev);
         // Every configuration this file replaced waits for a grace period, holding a reference
         // on the module: wait for them, so that the module can be unloaded as soon as the last
