@@ -86,12 +86,14 @@ pub trait VhostWorker: Send + Sync + 'static {
     /// the worker's own handle (that would deadlock). It should make the worker's users stop
     /// using it; the handle is then dropped from elsewhere, and that stop completes at once.
     ///
-    /// Right after it returns, the task work queued on the worker runs, on the worker, as C's
-    /// `vhost_worker_killed()` runs the work list: a thread that waits for an item it queued
-    /// need not wait for the worker to exit, which a core dump of the process can hold up
-    /// until that very thread is done. Work queued later runs when the thread exits; to wait
-    /// for none of it, a worker records the kill here, under a lock that whoever queues such
-    /// work takes to look at the record (`samples/rust/rust_vhost_test.rs` does so).
+    /// Task work still queued on the worker runs only when the thread exits, which a core dump
+    /// of the process holds up until every other thread of it has stopped. A worker whose users
+    /// wait for items they queued on it should complete those here (it runs on the worker, so
+    /// [`task_work::cancel_first`] on `current` takes them back), and record the kill under a
+    /// lock that whoever queues such an item takes to look, as C's `vhost_worker_killed()` does
+    /// with its work list (`samples/rust/rust_vhost_test.rs` shows how).
+    ///
+    /// [`task_work::cancel_first`]: crate::task_work::cancel_first
     fn killed(&self);
 }
 
@@ -338,10 +340,6 @@ unsafe extern "C" fn kill_trampoline<W: VhostWorker>(data: *mut c_void) {
             .store(unsafe { bindings::get_current() }, Ordering::Release);
     }
     shared.worker.killed();
-    // The thread is in process context, out of the work function, and never returns to user
-    // mode. `exit_mutex` is held: only stopping this very worker takes it, which an item on the
-    // worker cannot do (`VhostTask`'s drop refuses to stop the thread it runs on).
-    crate::task_work::run_current();
 }
 
 /// KUnit tests; the rest need a user process and run from `tools/guest/selftest.c`.

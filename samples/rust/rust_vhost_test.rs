@@ -395,6 +395,12 @@ impl VhostWorker for Worker {
     fn killed(&self) {
         let _gate = self.gate.lock();
         self.dead.store(true, Ordering::Release);
+        // The worker runs no more task work until it exits, which a core dump can hold up for
+        // as long as a flusher waits: complete the flushes queued so far here, as C's
+        // vhost_worker_killed() runs its work list. The loop is over, so no pass is in flight.
+        while let Some(f) = task_work::cancel_first::<Flush, 0>(kernel::current!()) {
+            Flush::run(f);
+        }
     }
 }
 
@@ -680,7 +686,7 @@ impl TaskWorkItem for Flush {
 /// `vhost_dev_flush()`), with an item from [`new_flush`]. Like C's, the wait cannot be
 /// interrupted: a caller that returned early would let the pass go on with what it was about to
 /// replace. A worker stuck in a user fault that nobody serves is ended by killing its owner,
-/// which ends this wait too: the fault fails, and `killed` runs the item.
+/// which ends this wait too: the fault fails, and `killed` completes the item.
 fn flush(task: &VhostTask<Worker>, f: Arc<Flush>) {
     let w = task.data();
     w.stats.flushes.fetch_add(1, Ordering::Relaxed);
@@ -691,8 +697,8 @@ fn flush(task: &VhostTask<Worker>, f: Arc<Flush>) {
     {
         // As C's `worker->killed` under `worker->mutex`: once `killed` has run, the worker
         // is in no pass and runs no more task work until it exits, which a core dump of its
-        // process may hold up for as long as this waiter. What was queued before `killed` runs
-        // right after it (see `VhostWorker::killed`).
+        // process may hold up for as long as this waiter. What was queued before, `killed`
+        // completes.
         let _gate = w.gate.lock();
         if w.dead.load(Ordering::Acquire) {
             return;
@@ -1132,8 +1138,12 @@ impl Dev {
                 }
             }
             _ => {
-                // vhost_dev_ioctl() asks for the owner before it looks at the command.
+                // vhost_dev_ioctl() asks for the owner before it looks at the command, and
+                // vhost_vring_ioctl() reads a ring index from the argument before it does.
                 inner.owner()?;
+                if UserSlice::new(arg, 4).reader().read::<u32>()? != 0 {
+                    return Err(enobufs());
+                }
                 return Err(ENOTTY);
             }
         }
