@@ -3,12 +3,7 @@
 # consumes and drops, the ones vhost_get_vq_desc() stalls on): first on the
 # C device, which shows the expectations are vhost.c's, then on the Rust one.
 . /tests/lib.sh
-# An earlier test may have left the Rust device on /dev/vhost-test.
-grep -q "^rust_vhost_test " /proc/modules && rmmod rust_vhost_test
-load vhost_iotlb
-load vhost
-load vhost_test
-insmod /modules/rust_vhost_test.ko name=vhost-test-rust
+load_both
 fail=0
 for dev in /dev/vhost-test /dev/vhost-test-rust; do
 	echo "$dev:"

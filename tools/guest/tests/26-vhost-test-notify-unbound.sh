@@ -4,11 +4,7 @@
 # and the next decision covers the buffers used meanwhile. The C device shows
 # the expectation is right; the Rust device must do the same.
 . /tests/lib.sh
-load vhost_iotlb
-load vhost
-load vhost_test
-grep -q "^rust_vhost_test " /proc/modules && rmmod rust_vhost_test
-insmod /modules/rust_vhost_test.ko name=vhost-test-rust
+load_both
 fail=0
 for dev in /dev/vhost-test /dev/vhost-test-rust; do
 	[ -c $dev ] || { echo "no $dev"; exit 1; }

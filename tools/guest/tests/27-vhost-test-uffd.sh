@@ -5,14 +5,8 @@
 # (which shows the expectations are right) and on the Rust device, in one
 # boot. Then the control made wrong on purpose must fail.
 . /tests/lib.sh
-load vhost_iotlb
-load vhost
-load vhost_test
+load_both
 load rust_vhost_selftest
-grep -q "^rust_vhost_test " /proc/modules && rmmod rust_vhost_test
-insmod /modules/rust_vhost_test.ko name=vhost-test-rust
-[ -c /dev/vhost-test ] || { echo "no /dev/vhost-test"; exit 1; }
-[ -c /dev/vhost-test-rust ] || { echo "no /dev/vhost-test-rust"; exit 1; }
 fail=0
 for dev in /dev/vhost-test /dev/vhost-test-rust; do
 	echo "$dev:"

@@ -28,3 +28,16 @@ virtio_runs() {
 	done
 	return $fail
 }
+
+# load_both: the C device on /dev/vhost-test and the Rust one on
+# /dev/vhost-test-rust, in one boot. An earlier test may have left the Rust
+# device on /dev/vhost-test, which the C device's registration needs.
+load_both() {
+	! grep -q "^rust_vhost_test " /proc/modules || rmmod rust_vhost_test
+	load vhost_iotlb
+	load vhost
+	load vhost_test
+	insmod /modules/rust_vhost_test.ko name=vhost-test-rust
+	[ -c /dev/vhost-test ] || { echo "no /dev/vhost-test"; return 1; }
+	[ -c /dev/vhost-test-rust ] || { echo "no /dev/vhost-test-rust"; return 1; }
+}
