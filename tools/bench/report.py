@@ -6,6 +6,9 @@
 PRIM lines give ns/op in tenths (median, min, max over rounds) for the Rust
 API and the C calls; DEV lines one virtio_test run each; MEM the kernel
 memory per open device; ALLOC the Rust device's buffers and allocations.
+ICOUNT lines (from the TCG plugin tools/bench/icount.c, appended by rvh.sh)
+give the guest's kernel instructions, user instructions and kernel memory
+accesses of each virtio_test run, by the run's window number.
 """
 import json
 import os
@@ -37,7 +40,7 @@ def used_part(user, lib):
 
 def main():
     txt, out_dir, mod_dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
-    prims, dev, mem, alloc, runs = [], {}, {}, None, 0
+    prims, dev, mem, alloc, runs, icount = [], {}, {}, None, 0, {}
     for line in open(txt):
         f = line.split()
         if not f:
@@ -48,10 +51,15 @@ def main():
             prims.append({"name": f[1], "rust": r, "c": c, "ratio": r[0] / c[0],
                           "paired_ratio": paired})
         elif f[0] == "DEV" and len(f) >= 9:
-            d = dev.setdefault(f[1], {}).setdefault(f[2], {"real": [], "sys": [], "spurious": []})
+            d = dev.setdefault(f[1], {}).setdefault(f[2], {"real": [], "sys": [], "spurious": [],
+                                                           "window": []})
             d["real"].append(float(f[5]))
             d["sys"].append(float(f[7]))
             d["spurious"].append(int(f[9], 16) if len(f) > 9 else 0)
+            if len(f) > 11 and f[10] == "window":
+                d["window"].append(int(f[11]))
+        elif f[0] == "ICOUNT" and len(f) == 5:
+            icount[int(f[1])] = [int(x) for x in f[2:5]]
         elif f[0] == "MEM":
             mem[f[1]] = int(f[2])
         elif f[0] == "ALLOC":
@@ -89,6 +97,34 @@ def main():
               f"{statistics.median(c['sys']):6.2f} {statistics.median(r['sys']):6.2f} "
               f"{sum(c['spurious'])}/{sum(r['spurious'])}")
 
+    # Instructions per buffer do not move with the host's load as wall time
+    # does: the same code on the same inputs executes the same instructions,
+    # give or take timer interrupts and scheduling.
+    icases = []
+    if icount:
+        bufs = 0x100000
+        print("\nvirtio_test, guest instructions per buffer (TCG plugin; median of rounds;"
+              " min-max):")
+        print(f"  {'case':18} {'kernel C':>16} {'kernel Rust':>16} {'Rust/C':>7}"
+              f" {'kmem C':>7} {'kmem R':>7} {'Rust/C':>7} {'user C':>7} {'user R':>7}")
+        for row in cases:
+            per = {}
+            for k in ("c", "rust"):
+                w = [icount[i] for i in row[k]["window"] if i in icount]
+                per[k] = [[x[j] / bufs for x in w] for j in range(3)] if w else None
+            if not per["c"] or not per["rust"]:
+                continue
+            med = {k: [statistics.median(v) for v in per[k]] for k in per}
+            kc, kr = per["c"][0], per["rust"][0]
+            r = {"case": row["case"], "c": med["c"], "rust": med["rust"],
+                 "kernel_ratio": med["rust"][0] / med["c"][0],
+                 "kmem_ratio": med["rust"][2] / max(med["c"][2], 1e-9)}
+            icases.append(r)
+            print(f"  {row['case']:18} {med['c'][0]:6.0f} ({min(kc):.0f}-{max(kc):.0f})"
+                  f" {med['rust'][0]:6.0f} ({min(kr):.0f}-{max(kr):.0f})"
+                  f" {r['kernel_ratio']:7.3f} {med['c'][2]:7.0f} {med['rust'][2]:7.0f}"
+                  f" {r['kmem_ratio']:7.3f} {med['c'][1]:7.0f} {med['rust'][1]:7.0f}")
+
     size = {}
     find = {}
     for d in mod_dirs:
@@ -123,7 +159,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     js = os.path.join(out_dir, "bench.json")
     with open(js, "w") as fh:
-        json.dump({"primitives": prims, "device": cases, "sizes": size,
+        json.dump({"primitives": prims, "device": cases, "instructions": icases, "sizes": size,
                    "memory_per_device": mem, "allocations": alloc, "runs": runs}, fh, indent=1)
     print(f"\njson:  {js}")
 
@@ -131,6 +167,8 @@ def main():
     with open(dat, "w") as fh:
         for row in cases:
             fh.write(f"virtio_test:{row['case']} {row['ratio']:.4f}\n")
+        for row in icases:
+            fh.write(f"insns:{row['case']} {row['kernel_ratio']:.4f}\n")
         for p in prims:
             fh.write(f"{p['name'].replace('(100k queued)', '')} {p['ratio']:.4f}\n")
     svg = os.path.join(out_dir, "bench.svg")

@@ -40,12 +40,15 @@ run() { # DEV CASE ROUND FLAGS...
 	dev=$1 case=$2 round=$3
 	shift 3
 	[ "$dev" = rust ] && mount -o bind /dev/vhost-test-rust /dev/vhost-test
+	# Window $runs of the instruction-counting plugin (tools/bench/icount.c).
+	mark start
 	out=$( { time -p virtio_test "$@"; } 2>&1) || echo "virtio_test failed: $out"
+	mark stop
 	[ "$dev" = rust ] && umount /dev/vhost-test
 	real=$(echo "$out" | awk '/^real/ {print $2}')
 	sys=$(echo "$out" | awk '/^sys/ {print $2}')
 	sp=$(echo "$out" | sed -n 's/.*spurious wakeups: \(0x[0-9a-f]*\).*/\1/p')
-	echo "DEV $case $dev $round real $real sys $sys spurious $sp"
+	echo "DEV $case $dev $round real $real sys $sys spurious $sp window $runs"
 	runs=$((runs + 1))
 }
 runs=0

@@ -13,9 +13,11 @@
 #   rvh.sh clean            remove the build cache
 #
 # Environment: RVH_CACHE (default ~/.cache/rust-vhost), RVH_FLAVOUR (e.g. debug),
-# KVM=1, RVH_TIMEOUT (seconds per boot), JOBS.
+# KVM=1, RVH_TIMEOUT (seconds per boot), JOBS, RVH_QEMU_ARGS (extra QEMU arguments).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
+# Extra QEMU arguments for every boot (split at spaces), e.g. a -plugin.
+read -r -a QEMU_EXTRA <<<"${RVH_QEMU_ARGS:-}"
 
 START=$(date +%s)
 PHASES=()
@@ -227,7 +229,8 @@ boot() {
 	CONSOLE_LOG=$OUT/$name-console.log GUEST_LOG=$OUT/$name-guest.log
 	local q=(qemu-system-x86_64 "${accel[@]}" -m "${RVH_MEM:-1024}" -smp 2 -no-reboot
 		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$OUT/$name-initramfs.cpio.gz"
-		-append "console=ttyS0 panic=-1 tsc=reliable $(tsc_append) rvh.mode=${3:-batch} ${RVH_APPEND:-}")
+		-append "console=ttyS0 panic=-1 tsc=reliable $(tsc_append) rvh.mode=${3:-batch} ${RVH_APPEND:-}"
+		${QEMU_EXTRA[@]+"${QEMU_EXTRA[@]}"})
 	if [ "${3:-}" = interactive ]; then
 		"${q[@]}" -nographic
 		return
@@ -307,8 +310,15 @@ run)
 	;;
 bench)
 	build
+	# Guest instructions per virtio_test run, counted by a TCG plugin.
+	if [ "${KVM:-0}" != 1 ]; then
+		plugin=$("$REPO/tools/bench/plugin.sh" "$CACHE/qemu-plugin" | tail -1)
+		rm -f "$OUT/icount.txt"
+		QEMU_EXTRA+=(-plugin "$plugin,out=$OUT/icount.txt")
+	fi
 	phase boot boot bench "sh /tests/bench.sh"
 	sed '/^RVH-EXIT=/d' "$GUEST_LOG" >"$OUT/bench.txt"
+	[ -f "$OUT/icount.txt" ] && cat "$OUT/icount.txt" >>"$OUT/bench.txt"
 	grep -v '^\(PRIM\|DEV\|MEM\|ALLOC\|RUNS\) ' "$OUT/bench.txt"
 	python3 "$REPO/tools/bench/report.py" "$OUT/bench.txt" "$OUT" "$EXT" "$CREF" "$OBJ/drivers/vhost"
 	echo "raw output: $OUT/bench.txt"
