@@ -15,7 +15,7 @@ void rust_helper_task_work_might_sleep(void)
 }
 
 /* A vhost worker looks for task work without sleeping, before it runs it. */
-bool rust_helper_task_work_pending(struct task_struct *task)
+bool rust_helper_task_work_pending_current(void)
 {
-	return task_work_pending(task);
+	return task_work_pending(current);
 }

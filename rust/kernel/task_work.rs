@@ -757,9 +757,10 @@ pub(crate) fn run_current() {
 }
 
 /// Returns whether task work is queued on the current task (`task_work_pending(current)`).
+#[inline]
 pub(crate) fn current_pending() -> bool {
     // SAFETY: Only reads the current task's list head.
-    unsafe { bindings::task_work_pending(bindings::get_current()) }
+    unsafe { bindings::task_work_pending_current() }
 }
 
 /// The C calls under the safe API, for code that manages `struct callback_head`s itself.

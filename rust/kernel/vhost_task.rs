@@ -104,7 +104,7 @@ pub struct WorkerContext {
 
 impl WorkerContext {
     /// Sets the worker thread to `TASK_RUNNING`, after which the work function may sleep.
-    #[inline(never)]
+    #[inline]
     pub fn set_running(&mut self) {
         if !self.running {
             // SAFETY: Only changes the current task's own state.
@@ -115,7 +115,7 @@ impl WorkerContext {
 
     /// Returns whether task work is queued on the worker thread. It does not sleep, so it may be
     /// called before [`WorkerContext::set_running`], to decide whether there is work.
-    #[inline(never)]
+    #[inline]
     pub fn has_task_work(&self) -> bool {
         crate::task_work::current_pending()
     }
