@@ -15,13 +15,13 @@
 //!   write to the kick eventfd wakes it through an [`eventfd::Watch`].
 //! - **Tasks Trace RCU**: what the worker reads (ring addresses, features, memory table, call
 //!   eventfd) is an immutable [`RingCfg`]. The ioctls build a new one and publish it through a
-//!   [`TracePointer`]; the old one is freed after a Tasks Trace grace period. At the start of a
-//!   pass the worker takes a reference to the current config inside a read-side critical section
-//!   of a few instructions, and drops the read lock before it touches user memory. So a worker
-//!   stuck in a user fault (a ring
-//!   page behind userfaultfd or FUSE that is never served) holds no read side open: it stalls
-//!   its own device, never the system's Tasks Trace grace periods (sleepable BPF waits for
-//!   those). Plain RCU would serve as well for a read side this short; the `kernel` crate of
+//!   [`TracePointer`]; the old one is freed after a Tasks Trace grace period. At the first pass
+//!   after a flush the worker takes a reference to the current config inside a read-side
+//!   critical section of a few instructions, drops the read lock before it touches user memory,
+//!   and keeps the reference for its passes until the next flush (every replacement flushes).
+//!   So a worker stuck in a user fault (a ring page behind userfaultfd or FUSE that is never
+//!   served) holds no read side open: it stalls its own device, never the system's Tasks Trace
+//!   grace periods (sleepable BPF waits for those). Plain RCU would serve as well for a read side this short; the `kernel` crate of
 //!   6.12 has no `call_rcu()` binding, and Tasks Trace readers cost about as little.
 //! - **task_work**: the flush, C's `vhost_dev_flush()`. A change of what the worker reads must
 //!   not return while a pass that may use the old value runs (C holds `vq->mutex` across the
@@ -207,8 +207,9 @@ impl RingCfg {
     }
 
     fn read_desc(&self, uaddr: usize) -> Result<Desc> {
-        let mut b = [0u8; 16];
-        UserSlice::new(uaddr, 16).reader().read_slice(&mut b)?;
+        // A fixed-size read: one `_copy_from_user()`, as C's `copy_from_user()` of a constant
+        // size, rather than the checked slice copy.
+        let b = UserSlice::new(uaddr, 16).reader().read::<[u8; 16]>()?;
         Ok(self.decode_desc(&b))
     }
 
@@ -239,11 +240,13 @@ impl RingCfg {
     /// The region that holds driver address `gpa`. Regions may overlap, as in C; of those that
     /// hold `gpa`, the one that starts lowest wins, as with `vhost_iotlb_itree_first()`.
     fn region_at(&self, gpa: u64) -> Result<&Region> {
-        self.mem
-            .iter()
-            .filter(|r| gpa >= r.gpa && gpa - r.gpa < r.size)
-            .min_by_key(|r| r.gpa)
-            .ok_or(EFAULT)
+        let mut found: Option<&Region> = None;
+        for r in self.mem.iter() {
+            if gpa >= r.gpa && gpa - r.gpa < r.size && found.map_or(true, |f| r.gpa < f.gpa) {
+                found = Some(r);
+            }
+        }
+        found.ok_or(EFAULT)
     }
 
     /// Checks that `len` bytes at driver address `gpa` lie in the memory table, and returns how
@@ -275,6 +278,21 @@ impl RingCfg {
             at += n as u64;
         }
         Ok(())
+    }
+
+    /// Reads the 16 bytes of an indirect table entry at driver address `gpa`: with one copy if
+    /// they lie in one region, as they do unless the table spans regions.
+    fn read_guest_desc(&self, gpa: u64) -> Result<[u8; 16]> {
+        let r = self.region_at(gpa)?;
+        let off = gpa - r.gpa;
+        if r.size - off >= 16 {
+            return UserSlice::new((r.uaddr + off) as usize, 16)
+                .reader()
+                .read::<[u8; 16]>();
+        }
+        let mut b = [0u8; 16];
+        self.read_guest(gpa, &mut b)?;
+        Ok(b)
     }
 
     fn avail_idx_addr(&self) -> usize {
@@ -313,6 +331,14 @@ struct RingState {
     used_flags: u16,
     signalled_used: u16,
     signalled_used_valid: bool,
+    /// The config the worker's passes use: looked up at the first pass after a flush, and kept
+    /// until the next one, so that a pass takes neither the read lock nor a reference.
+    ///
+    /// It is the published config, or an older one while a flush for its replacement is
+    /// queued: every replacement of a published config waits for a flush
+    /// ([`Inner::publish`]), and the worker drops this when it runs the flush, before any
+    /// later pass.
+    cfg: Option<Arc<RingCfg>>,
 }
 
 /// Buffers used and allocations made by every device since the module was loaded, printed at
@@ -360,6 +386,10 @@ impl VhostWorker for Worker {
         // Flushes first: they run between two passes, never inside one.
         if ctx.has_task_work() {
             ctx.run_task_work();
+            // The config may have changed: the next pass looks it up again. The old one may
+            // be the last reference to the call eventfd that the ioctl replaced.
+            let old = self.ring.lock().cfg.take();
+            drop(old);
             return true;
         }
         if !self.kicked.swap(false, Ordering::AcqRel) {
@@ -367,17 +397,22 @@ impl VhostWorker for Worker {
         }
         ctx.set_running();
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
-        let cfg = {
-            let guard = TasksTrace::read_lock();
-            self.cfg.get(&guard).map(|p| p.cfg.clone())
+        let mut ring = self.ring.lock();
+        let cfg = match ring.cfg.take() {
+            Some(cfg) => Some(cfg),
+            None => {
+                let guard = TasksTrace::read_lock();
+                self.cfg.get(&guard).map(|p| p.cfg.clone())
+            }
         };
-        // The read lock is dropped: nothing below holds up a grace period.
+        // No read lock is held: nothing below holds up a grace period.
         let Some(cfg) = cfg else {
             // No backend: the kick is dropped, as in C.
             return false;
         };
-        let mut ring = self.ring.lock();
-        match self.handle_vq(&cfg, &mut ring) {
+        let r = self.handle_vq(&cfg, &mut ring);
+        ring.cfg = Some(cfg);
+        match r {
             Ok(true) => {
                 // Out of budget with work left: yield and come back.
                 self.kicked.store(true, Ordering::Release);
@@ -512,10 +547,8 @@ impl Worker {
         if count > 65536 {
             return Err(E2BIG);
         }
-        let mut b = [0u8; 16];
         for i in 0..count {
-            cfg.read_guest(ind.addr + 16 * u64::from(i), &mut b)?;
-            let d = cfg.decode_desc(&b);
+            let d = cfg.decode_desc(&cfg.read_guest_desc(ind.addr + 16 * u64::from(i))?);
             if d.flags & VRING_DESC_F_INDIRECT != 0 {
                 return Err(EINVAL);
             }
