@@ -15,14 +15,15 @@
 //!   write to the kick eventfd wakes it through an [`eventfd::Watch`].
 //! - **Tasks Trace RCU**: what the worker reads (ring addresses, features, memory table, call
 //!   eventfd) is an immutable [`RingCfg`]. The ioctls build a new one and publish it through a
-//!   [`TracePointer`]; the old one is freed after a Tasks Trace grace period. At the first pass
-//!   after a flush the worker takes a reference to the current config inside a read-side
-//!   critical section of a few instructions, drops the read lock before it touches user memory,
-//!   and keeps the reference for its passes until the next flush (every replacement flushes).
-//!   So a worker stuck in a user fault (a ring page behind userfaultfd or FUSE that is never
-//!   served) holds no read side open: it stalls its own device, never the system's Tasks Trace
-//!   grace periods (sleepable BPF waits for those). Plain RCU would serve as well for a read side this short; the `kernel` crate of
-//!   6.12 has no `call_rcu()` binding, and Tasks Trace readers cost about as little.
+//!   [`TracePointer`], and move a generation counter on; the old one is freed after a Tasks
+//!   Trace grace period. At the first pass in a new generation the worker takes a reference to
+//!   the current config inside a read-side critical section of a few instructions, drops the
+//!   read lock before it touches user memory, and keeps the reference for its passes while the
+//!   generation stays. So a worker stuck in a user fault (a ring page behind userfaultfd or
+//!   FUSE that is never served) holds no read side open: it stalls its own device, never the
+//!   system's Tasks Trace grace periods (sleepable BPF waits for those). Plain RCU would serve
+//!   as well for a read side this short; the `kernel` crate of 6.12 has no `call_rcu()`
+//!   binding, and Tasks Trace readers cost about as little.
 //! - **task_work**: the flush, C's `vhost_dev_flush()`. A change of what the worker reads must
 //!   not return while a pass that may use the old value runs (C holds `vq->mutex` across the
 //!   pass and in the ioctl). The ioctl publishes, then queues a task work item on the worker with
@@ -331,14 +332,16 @@ struct RingState {
     used_flags: u16,
     signalled_used: u16,
     signalled_used_valid: bool,
-    /// The config the worker's passes use: looked up at the first pass after a flush, and kept
-    /// until the next one, so that a pass takes neither the read lock nor a reference.
+    /// The config the worker's passes use, with the [`Worker::generation`] it was looked up
+    /// in: kept while the generation stays, so that a pass takes neither the read lock nor a
+    /// reference.
     ///
-    /// It is the published config, or an older one while a flush for its replacement is
-    /// queued: every replacement of a published config waits for a flush
-    /// ([`Inner::publish`]), and the worker drops this when it runs the flush, before any
-    /// later pass.
-    cfg: Option<Arc<RingCfg>>,
+    /// [`Inner::publish`] moves the generation on after every replacement, before it flushes.
+    /// A pass that sees the old generation is one the flush waits for; the first pass after
+    /// the flush, however the flush ran (from [`Worker::work`], or from `get_signal()` in the
+    /// C loop), sees the new one: the generation is read before the config, and the task work
+    /// list orders the flush's queueing before its run.
+    cfg: Option<(u64, Arc<RingCfg>)>,
 }
 
 /// Buffers used and allocations made by every device since the module was loaded, printed at
@@ -373,6 +376,8 @@ struct Worker {
     kicked: AtomicBool,
     dead: AtomicBool,
     cfg: TracePointer<Published>,
+    /// Moved on by every [`Inner::publish`], after it replaced `cfg`.
+    generation: AtomicU64,
     #[pin]
     ring: Mutex<RingState>,
     /// Orders [`flush`]'s look at `dead` against `killed`.
@@ -386,9 +391,16 @@ impl VhostWorker for Worker {
         // Flushes first: they run between two passes, never inside one.
         if ctx.has_task_work() {
             ctx.run_task_work();
-            // The config may have changed: the next pass looks it up again. The old one may
-            // be the last reference to the call eventfd that the ioctl replaced.
-            let old = self.ring.lock().cfg.take();
+            // After a flush: a replaced config goes now rather than at the next pass, with
+            // what it holds (the call eventfd the ioctl replaced, say).
+            let generation = self.generation.load(Ordering::Acquire);
+            let old = {
+                let mut ring = self.ring.lock();
+                match ring.cfg {
+                    Some((g, _)) if g != generation => ring.cfg.take(),
+                    _ => None,
+                }
+            };
             drop(old);
             return true;
         }
@@ -398,9 +410,14 @@ impl VhostWorker for Worker {
         ctx.set_running();
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
         let mut ring = self.ring.lock();
+        // Read before the config: a config looked up after a newer generation was read is kept
+        // with the older one, and looked up again at the next pass.
+        let generation = self.generation.load(Ordering::Acquire);
         let cfg = match ring.cfg.take() {
-            Some(cfg) => Some(cfg),
-            None => {
+            Some((g, cfg)) if g == generation => Some(cfg),
+            // Replaced: the old one goes now, and may be the last reference to the call
+            // eventfd that the ioctl replaced.
+            _ => {
                 let guard = TasksTrace::read_lock();
                 self.cfg.get(&guard).map(|p| p.cfg.clone())
             }
@@ -411,7 +428,7 @@ impl VhostWorker for Worker {
             return false;
         };
         let r = self.handle_vq(&cfg, &mut ring);
-        ring.cfg = Some(cfg);
+        ring.cfg = Some((generation, cfg));
         match r {
             Ok(true) => {
                 // Out of budget with work left: yield and come back.
@@ -817,7 +834,8 @@ impl Inner {
 
     /// Gives the worker a new config (or none, if no backend runs), and waits until no pass
     /// uses the old one: C makes the same changes under `vq->mutex`, which the worker holds for
-    /// a pass. With the backend stopped (and so flushed) there is nothing to wait for.
+    /// a pass. With the backend stopped (and so flushed) there is nothing to wait for. It fails
+    /// (for memory) only before it replaces anything.
     fn publish(&mut self) -> Result {
         let Some(t) = &self.owner else {
             return Ok(());
@@ -855,6 +873,8 @@ impl Inner {
         };
         self.published = cfg.is_some();
         t.data().cfg.replace(cfg);
+        // After the replacement, before the flush: see `RingState::cfg`.
+        t.data().generation.fetch_add(1, Ordering::Release);
         if let Some(f) = f {
             flush(t, f);
         }
@@ -906,6 +926,7 @@ impl Dev {
                 kicked: AtomicBool::new(false),
                 dead: AtomicBool::new(false),
                 cfg: TracePointer::new(),
+                generation: AtomicU64::new(0),
                 ring <- new_mutex!(RingState::default()),
                 gate <- new_mutex!(()),
                 stats: Stats::default(),
@@ -920,8 +941,10 @@ impl Dev {
     /// Stops the backend and waits for the worker's pass in flight.
     fn stop_backend(inner: &mut Inner) -> Result {
         inner.owner()?;
+        let was = inner.backend;
         inner.backend = false;
-        inner.publish()
+        // `publish` fails only before it replaces anything: the backend still runs.
+        inner.publish().inspect_err(|_| inner.backend = was)
     }
 
     /// Starts the backend. `poll` says whether to look at the ring at once, as
@@ -929,11 +952,11 @@ impl Dev {
     /// vhost never reads, so after any kick it runs the ring. `VHOST_TEST_RUN` does not.
     fn start_backend(inner: &mut Inner, poll: bool) -> Result {
         inner.init_access()?;
+        let was = inner.backend;
         inner.backend = true;
         if let Err(e) = inner.publish() {
-            inner.backend = false;
-            // Whatever was published is withdrawn again (and waited for), or never was.
-            let _ = inner.publish();
+            // `publish` fails only before it replaces anything: the worker goes on as it was.
+            inner.backend = was;
             return Err(e);
         }
         if poll && inner.kick.is_some() {

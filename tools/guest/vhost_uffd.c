@@ -5,7 +5,8 @@
  * meanwhile. It drives the device named by $VHOST_DEV (default
  * /dev/vhost-test).
  *
- *   vhost_uffd control | trace-stall | stop-retry | config-wait | flush-spin
+ *   vhost_uffd control | trace-stall | stop-retry | config-wait | config-stop |
+ *              flush-spin
  *
  * The ring has 1024 entries, so that its used ring spans three pages, in an
  * anonymous mapping registered with userfaultfd. The first page (flags and
@@ -655,6 +656,76 @@ static void config_wait(void)
 }
 
 /*
+ * config-stop: a flush that the worker runs from get_signal() counts as much
+ * as one it runs from its work function. The worker's pass is stuck while
+ * VHOST_SET_VRING_CALL waits for it; another process stops this one
+ * (SIGSTOP), serves the page and continues it (SIGCONT). The pass ends, the
+ * worker's signal handling runs the queued flush and stops it, and the ioctl
+ * returns after SIGCONT. A buffer made available after that must signal the
+ * new call eventfd, never the old one.
+ */
+static void config_stop(void)
+{
+	struct vhost_vring_file f = { 0 };
+	struct call c = { .drain_fd = -1 };
+	struct stall s;
+	uint64_t one = 1, old, new;
+	pid_t helper, self = getpid();
+	int st;
+
+	stall_setup(&s);
+	drain(s.call);
+	stall_start(&s);
+	f.fd = eventfd(0, EFD_NONBLOCK);
+	call_start(&c, &s, VHOST_SET_VRING_CALL, &f);
+	helper = fork();
+	if (helper == 0) {
+		static char page[PAGE] __attribute__((aligned(PAGE)));
+
+		sleep_ms(300);
+		kill(self, SIGSTOP);
+		sleep_ms(300);
+		memset(page, 0xff, PAGE);
+		uffd_copy(&s, missing_page(&s), page);
+		sleep_ms(300);
+		kill(self, SIGCONT);
+		_exit(0);
+	}
+	if (helper < 0 || !reap(helper, 10000, &st) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("FAIL %s: the SIGSTOP/SIGCONT helper failed\n", dev_path());
+		exit(1);
+	}
+	call_wait(&c, "VHOST_SET_VRING_CALL", 3000);
+	CHECK(c.ret == 0, "VHOST_SET_VRING_CALL: %s", strerror(c.err));
+	stall_done(&s, "config-stop");
+	drain(s.call);
+	drain(f.fd);
+	/* A second buffer, after the ioctl returned. */
+	s.desc[HEAD + 1].addr = (uintptr_t)s.buf;
+	s.desc[HEAD + 1].len = 512;
+	s.avail->ring[(BASE + 1) % NUM] = HEAD + 1;
+	__sync_synchronize();
+	s.avail->idx = BASE + 2;
+	__sync_synchronize();
+	if (write(s.kick, &one, sizeof(one)) != sizeof(one))
+		exit(2);
+	for (int i = 0; i < 200 && used_idx(&s) != BASE + 2; i++)
+		sleep_ms(10);
+	CHECK(used_idx(&s) == BASE + 2, "used index %u 2 s after the second kick, want %u",
+	      used_idx(&s), BASE + 2);
+	sleep_ms(100);
+	old = drain(s.call);
+	new = drain(f.fd);
+	CHECK(old == 0 && new > 0,
+	      "after VHOST_SET_VRING_CALL returned, the old call eventfd was signalled %llu times and the new one %llu",
+	      (unsigned long long)old, (unsigned long long)new);
+	printf("config-stop: the flush ran under SIGSTOP; then old call eventfd %llu, new %llu\n",
+	       (unsigned long long)old, (unsigned long long)new);
+	close(f.fd);
+	stall_close(&s);
+}
+
+/*
  * flush-spin: a worker stuck on a page sleeps, even when an ioctl waits for
  * it. vhost.c's stop (VHOST_TEST_RUN 0) waits on vq->mutex and sends the
  * worker nothing; a flush queued as task work with TWA_SIGNAL makes signal_pending()
@@ -724,6 +795,7 @@ static const struct {
 	{ "trace-stall", trace_stall },
 	{ "stop-retry", stop_retry },
 	{ "config-wait", config_wait },
+	{ "config-stop", config_stop },
 	{ "flush-spin", flush_spin },
 };
 
@@ -760,7 +832,7 @@ int main(int argc, char **argv)
 		bad |= run(i);
 	}
 	if (!ran) {
-		fprintf(stderr, "usage: %s all|control|trace-stall|stop-retry|config-wait|flush-spin\n",
+		fprintf(stderr, "usage: %s all|control|trace-stall|stop-retry|config-wait|config-stop|flush-spin\n",
 			argv[0]);
 		return 2;
 	}
