@@ -336,7 +336,7 @@ struct RingState {
     /// in: kept while the generation stays, so that a pass takes neither the read lock nor a
     /// reference.
     ///
-    /// [`Inner::publish`] moves the generation on after every replacement, before it flushes.
+    /// [`Inner::publish`] moves the generation on after every replacement, before it waits.
     /// A pass that sees the old generation is one the flush waits for; the first pass after
     /// the flush, however the flush ran (from [`Worker::work`], or from `get_signal()` in the
     /// C loop), sees the new one: the generation is read before the config, and the task work
@@ -391,8 +391,9 @@ impl VhostWorker for Worker {
         // Flushes first: they run between two passes, never inside one.
         if ctx.has_task_work() {
             ctx.run_task_work();
-            // After a flush: a replaced config goes now rather than at the next pass, with
-            // what it holds (the call eventfd the ioctl replaced, say).
+            // After a flush run here, a replaced config goes now rather than at the next pass,
+            // with what it holds (the call eventfd the ioctl replaced, say). One replaced
+            // behind a flush that `get_signal()` ran goes at the next pass, or with the worker.
             let generation = self.generation.load(Ordering::Acquire);
             let old = {
                 let mut ring = self.ring.lock();
@@ -837,12 +838,28 @@ impl Inner {
     /// a pass. With the backend stopped (and so flushed) there is nothing to wait for. It fails
     /// (for memory) only before it replaces anything.
     fn publish(&mut self) -> Result {
+        self.publish_then(true)
+    }
+
+    /// [`Inner::publish`], waiting for the pass in flight on the ring mutex rather than with a
+    /// flush, as C's `vhost_test_set_features()` takes only `vq->mutex`: it needs no worker that
+    /// runs, so it returns even while the owner is stopped. A pass holds the mutex from its
+    /// look at the generation to its end, so every pass after the wait sees the new generation.
+    fn publish_locked(&mut self) -> Result {
+        self.publish_then(false)
+    }
+
+    fn publish_then(&mut self, flush_after: bool) -> Result {
         let Some(t) = &self.owner else {
             return Ok(());
         };
         let visible = self.published;
         // Allocated first: once the new config is out, the wait must not fail.
-        let f = if visible { Some(new_flush()?) } else { None };
+        let f = if visible && flush_after {
+            Some(new_flush()?)
+        } else {
+            None
+        };
         let cfg = match (self.backend, self.addr) {
             (true, Some((desc, avail, used))) => {
                 let mut mem = counted(KVec::with_capacity(self.mem.len(), GFP_KERNEL))?;
@@ -877,6 +894,8 @@ impl Inner {
         t.data().generation.fetch_add(1, Ordering::Release);
         if let Some(f) = f {
             flush(t, f);
+        } else if visible {
+            drop(t.data().ring.lock());
         }
         Ok(())
     }
@@ -1127,7 +1146,7 @@ impl Dev {
                 }
                 // test.c's vhost_test_set_features() does not ask for the owner.
                 inner.features = f;
-                inner.publish()?;
+                inner.publish_locked()?;
             }
             VHOST_SET_MEM_TABLE => return Self::set_mem_table(&mut inner, arg),
             VHOST_SET_VRING_NUM => {

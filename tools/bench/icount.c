@@ -14,9 +14,10 @@
  * interrupt in the middle of a block counts the whole block. The guest runs
  * on one vCPU, so the plain, non-atomic inline adds are exact.
  *
- * With profile=on, each window also writes "ICTB <n> <address> <insns>" for
- * every kernel translation block that ran in it: its start address and the
- * instructions it executed, for tools/bench/profile.py to put names on.
+ * With profile=on, each window also writes "ICTB <n> <address> <insns> <runs>"
+ * for every kernel translation block that ran in it: its start address, the
+ * instructions it executed and how often it ran, for tools/bench/profile.py
+ * to put names on.
  *
  * Build: gcc -shared -fPIC -O2 -I<qemu>/include/qemu -o icount.so icount.c
  * Use:   qemu-system-x86_64 -plugin ./icount.so,out=icount.txt[,mem=off][,profile=on] ...
@@ -87,8 +88,8 @@ static void profile_mark(int stop)
 		struct block *b = &chunks[i / CHUNK][i % CHUNK];
 
 		if (stop && b->execs != b->base)
-			fprintf(out, "ICTB %u %" PRIx64 " %" PRIu64 "\n", windows, b->vaddr,
-				(b->execs - b->base) * b->insns);
+			fprintf(out, "ICTB %u %" PRIx64 " %" PRIu64 " %" PRIu64 "\n", windows,
+				b->vaddr, (b->execs - b->base) * b->insns, b->execs - b->base);
 		b->base = b->execs;
 	}
 }

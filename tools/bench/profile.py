@@ -6,9 +6,10 @@
 ICOUNT_TXT holds the plugin's ICTB lines (profile=on), KALLSYMS the guest's
 /proc/kallsyms. Prints, per function, the instructions of window A and of
 window B divided by DIVISOR (default 0x100000, virtio_test's buffers), and
-B - A, largest differences first.
+B - A, largest differences first; with PROFILE_BLOCKS=1, block runs instead.
 """
 import bisect
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from collections import defaultdict
 def main():
     path, ksyms, a, b = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     div = int(sys.argv[5], 0) if len(sys.argv) > 5 else 0x100000
+    # PROFILE_BLOCKS=1: count block runs (each a dispatch under TCG), not instructions.
+    blocks = os.environ.get("PROFILE_BLOCKS") == "1"
     syms = []
     for line in open(ksyms, errors="replace"):
         f = line.split()
@@ -37,11 +40,11 @@ def main():
     per = {a: defaultdict(int), b: defaultdict(int)}
     for line in open(path):
         f = line.split()
-        if len(f) != 4 or f[0] != "ICTB" or int(f[1]) not in per:
+        if len(f) < 4 or f[0] != "ICTB" or int(f[1]) not in per:
             continue
         i = bisect.bisect_right(addrs, int(f[2], 16)) - 1
         name = syms[i][1] if i >= 0 else "?"
-        per[int(f[1])][name] += int(f[3])
+        per[int(f[1])][name] += int(f[3 if not blocks else 4]) if len(f) > 4 or not blocks else 0
     names = set(per[a]) | set(per[b])
     rows = sorted(names, key=lambda n: -abs(per[b][n] - per[a][n]))
     ta, tb = sum(per[a].values()) / div, sum(per[b].values()) / div

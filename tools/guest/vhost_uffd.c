@@ -6,7 +6,7 @@
  * /dev/vhost-test).
  *
  *   vhost_uffd control | trace-stall | stop-retry | config-wait | config-stop |
- *              flush-spin
+ *              features-stopped | flush-spin
  *
  * The ring has 1024 entries, so that its used ring spans three pages, in an
  * anonymous mapping registered with userfaultfd. The first page (flags and
@@ -207,14 +207,9 @@ static void stall_setup(struct stall *s)
 	OK(s->fd, VHOST_TEST_RUN, &one);
 }
 
-/*
- * Makes one good buffer available and kicks, then waits (up to 5 s) until
- * the worker faults on the missing page. Exits if it does not.
- */
-static void stall_start(struct stall *s)
+/* Makes one good buffer available at BASE, and kicks. */
+static void stall_kick(struct stall *s)
 {
-	struct pollfd p = { .fd = s->uffd, .events = POLLIN };
-	struct uffd_msg msg;
 	uint64_t one = 1;
 
 	s->desc[HEAD].addr = (uintptr_t)s->buf;
@@ -225,6 +220,18 @@ static void stall_start(struct stall *s)
 	__sync_synchronize();
 	if (write(s->kick, &one, sizeof(one)) != sizeof(one))
 		exit(2);
+}
+
+/*
+ * Makes one good buffer available and kicks, then waits (up to 5 s) until
+ * the worker faults on the missing page. Exits if it does not.
+ */
+static void stall_start(struct stall *s)
+{
+	struct pollfd p = { .fd = s->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	stall_kick(s);
 	if (poll(&p, 1, 5000) != 1 || read(s->uffd, &msg, sizeof(msg)) != sizeof(msg)) {
 		printf("FAIL %s: the worker did not fault on the used ring in 5 s (used index %u)\n",
 		       dev_path(), s->used->idx);
@@ -306,6 +313,8 @@ struct call {
 	int drain_fd;
 	uint64_t drained;
 	volatile int done;
+	/* The thread's id, once it has started. */
+	volatile pid_t tid;
 	pthread_t thread;
 };
 
@@ -313,6 +322,8 @@ static void *call_thread(void *arg)
 {
 	struct call *c = arg;
 
+	c->tid = syscall(SYS_gettid);
+	__sync_synchronize();
 	for (;;) {
 		c->ret = ioctl(c->s->fd, c->req, c->arg);
 		c->err = c->ret < 0 ? errno : 0;
@@ -655,14 +666,42 @@ static void config_wait(void)
 	config_one("VHOST_SET_FEATURES");
 }
 
+/* The state letter of thread `tid` of process `pid` (R, S, D, T...), or 0. */
+static char thread_state(pid_t pid, pid_t tid)
+{
+	char path[64], line[512], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Waits up to `ms` for the thread to be in state `want`; returns whether it got there. */
+static int wait_state(pid_t pid, pid_t tid, char want, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (thread_state(pid, tid) == want)
+			return 1;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
 /*
  * config-stop: a flush that the worker runs from get_signal() counts as much
  * as one it runs from its work function. The worker's pass is stuck while
- * VHOST_SET_VRING_CALL waits for it; another process stops this one
- * (SIGSTOP), serves the page and continues it (SIGCONT). The pass ends, the
- * worker's signal handling runs the queued flush and stops it, and the ioctl
- * returns after SIGCONT. A buffer made available after that must signal the
- * new call eventfd, never the old one.
+ * VHOST_SET_VRING_CALL waits for it (that thread is in D). Another process
+ * stops this one (SIGSTOP), serves the page once the main thread has stopped,
+ * waits for the worker to stop too, and continues the process (SIGCONT). On
+ * the Rust device the worker ran the flush in get_signal() on its way to the
+ * stop; on the C device the flush waits for SIGCONT. A buffer made available
+ * after the ioctl returned must signal the new call eventfd, never the old
+ * one.
  */
 static void config_stop(void)
 {
@@ -671,28 +710,41 @@ static void config_stop(void)
 	struct stall s;
 	uint64_t one = 1, old, new;
 	pid_t helper, self = getpid();
-	int st;
+	int st, worker;
 
 	stall_setup(&s);
+	worker = worker_tid();
 	drain(s.call);
 	stall_start(&s);
 	f.fd = eventfd(0, EFD_NONBLOCK);
 	call_start(&c, &s, VHOST_SET_VRING_CALL, &f);
+	for (int i = 0; i < 300 && !c.tid; i++)
+		sleep_ms(10);
+	if (!c.tid || !wait_state(self, c.tid, 'D', 3000)) {
+		printf("FAIL %s: VHOST_SET_VRING_CALL is not waiting (state %c)\n", dev_path(),
+		       c.tid ? thread_state(self, c.tid) : '?');
+		exit(1);
+	}
 	helper = fork();
 	if (helper == 0) {
 		static char page[PAGE] __attribute__((aligned(PAGE)));
+		int rc = 0;
 
-		sleep_ms(300);
 		kill(self, SIGSTOP);
-		sleep_ms(300);
+		if (!wait_state(self, self, 'T', 3000))
+			rc = 3;
 		memset(page, 0xff, PAGE);
 		uffd_copy(&s, missing_page(&s), page);
-		sleep_ms(300);
+		/* The pass ends; the worker's signal handling stops it. */
+		if (!rc && (worker < 0 || !wait_state(self, worker, 'T', 3000)))
+			rc = 4;
 		kill(self, SIGCONT);
-		_exit(0);
+		_exit(rc);
 	}
-	if (helper < 0 || !reap(helper, 10000, &st) || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		printf("FAIL %s: the SIGSTOP/SIGCONT helper failed\n", dev_path());
+	if (helper < 0 || !reap(helper, 15000, &st) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		kill(self, SIGCONT);
+		printf("FAIL %s: the stop did not happen as planned (helper status %#x: 3 the main thread did not stop, 4 the worker did not)\n",
+		       dev_path(), st);
 		exit(1);
 	}
 	call_wait(&c, "VHOST_SET_VRING_CALL", 3000);
@@ -713,15 +765,69 @@ static void config_stop(void)
 		sleep_ms(10);
 	CHECK(used_idx(&s) == BASE + 2, "used index %u 2 s after the second kick, want %u",
 	      used_idx(&s), BASE + 2);
-	sleep_ms(100);
+	sleep_ms(200);
 	old = drain(s.call);
 	new = drain(f.fd);
 	CHECK(old == 0 && new > 0,
 	      "after VHOST_SET_VRING_CALL returned, the old call eventfd was signalled %llu times and the new one %llu",
 	      (unsigned long long)old, (unsigned long long)new);
-	printf("config-stop: the flush ran under SIGSTOP; then old call eventfd %llu, new %llu\n",
+	printf("config-stop: the worker stopped with the ioctl waiting; then old call eventfd %llu, new %llu\n",
 	       (unsigned long long)old, (unsigned long long)new);
 	close(f.fd);
+	stall_close(&s);
+}
+
+/*
+ * features-stopped: VHOST_SET_FEATURES needs no worker that runs. test.c's
+ * vhost_test_set_features() takes only vq->mutex, so it returns at once
+ * while the owner (and so its worker) is stopped. Another process that
+ * shares the device calls it with the owner stopped; a timer process
+ * continues the owner after 1.5 s in any case.
+ */
+static void features_stopped(void)
+{
+	static char page[PAGE] __attribute__((aligned(PAGE)));
+	uint64_t features = FEATURES;
+	pid_t other, self = getpid();
+	struct stall s;
+	int st;
+
+	stall_setup(&s);
+	memset(page, 0xff, PAGE);
+	uffd_copy(&s, missing_page(&s), page);
+	/* One buffer through, so the worker has run and holds a config. */
+	stall_kick(&s);
+	stall_done(&s, "features-stopped");
+	other = fork();
+	if (other == 0) {
+		pid_t timer;
+		double t0, t;
+		int r;
+
+		kill(self, SIGSTOP);
+		if (!wait_state(self, self, 'T', 3000)) {
+			kill(self, SIGCONT);
+			_exit(3);
+		}
+		timer = fork();
+		if (timer == 0) {
+			sleep_ms(1500);
+			kill(self, SIGCONT);
+			_exit(0);
+		}
+		t0 = now();
+		r = ioctl(s.fd, VHOST_SET_FEATURES, &features);
+		t = now() - t0;
+		printf("features-stopped: VHOST_SET_FEATURES returned %d after %.2f s with the owner stopped\n",
+		       r, t);
+		waitpid(timer, NULL, 0);
+		_exit(r ? 4 : t < 1.0 ? 0 : 5);
+	}
+	if (other < 0 || !reap(other, 10000, &st) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		kill(self, SIGCONT);
+		CHECK(0, "VHOST_SET_FEATURES with the owner stopped: status %#x (3 the owner did not stop, 4 the ioctl failed, 5 it waited for SIGCONT)",
+		      st);
+	}
 	stall_close(&s);
 }
 
@@ -796,6 +902,7 @@ static const struct {
 	{ "stop-retry", stop_retry },
 	{ "config-wait", config_wait },
 	{ "config-stop", config_stop },
+	{ "features-stopped", features_stopped },
 	{ "flush-spin", flush_spin },
 };
 
@@ -832,7 +939,7 @@ int main(int argc, char **argv)
 		bad |= run(i);
 	}
 	if (!ran) {
-		fprintf(stderr, "usage: %s all|control|trace-stall|stop-retry|config-wait|config-stop|flush-spin\n",
+		fprintf(stderr, "usage: %s all|control|trace-stall|stop-retry|config-wait|config-stop|features-stopped|flush-spin\n",
 			argv[0]);
 		return 2;
 	}

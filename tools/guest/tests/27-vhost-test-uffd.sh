@@ -10,7 +10,7 @@ load rust_vhost_selftest
 fail=0
 for dev in /dev/vhost-test /dev/vhost-test-rust; do
 	echo "$dev:"
-	for c in control trace-stall stop-retry config-wait config-stop flush-spin; do
+	for c in control trace-stall stop-retry config-wait config-stop features-stopped flush-spin; do
 		VHOST_DEV=$dev vhost_uffd $c || fail=1
 	done
 done
