@@ -17,7 +17,7 @@
  * With profile=on, each window also writes "ICTB <n> <address> <insns> <runs>"
  * for every kernel translation block that ran in it: its start address, the
  * instructions it executed and how often it ran, for tools/bench/profile.py
- * to put names on.
+ * to put names on. profile=user does the same for user-mode blocks.
  *
  * Build: gcc -shared -fPIC -O2 -I<qemu>/include/qemu -o icount.so icount.c
  * Use:   qemu-system-x86_64 -plugin ./icount.so,out=icount.txt[,mem=off][,profile=on] ...
@@ -56,7 +56,7 @@ struct block {
 #define CHUNK 4096
 static struct block **chunks;
 static size_t nblocks, nchunks;
-static int profile;
+static int profile, profile_user;
 
 static struct block *new_block(uint64_t vaddr, uint64_t insns)
 {
@@ -139,7 +139,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	(void)id;
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64,
 						 kernel ? &kinsn : &uinsn, n);
-	if (kernel && profile) {
+	if ((kernel && profile) || (!kernel && profile_user)) {
 		struct block *b = new_block(qemu_plugin_tb_vaddr(tb), n);
 
 		if (b)
@@ -187,6 +187,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 			count_mem = 0;
 		else if (!strcmp(argv[i], "profile=on"))
 			profile = 1;
+		else if (!strcmp(argv[i], "profile=user"))
+			profile_user = 1;
 		else
 			return -1;
 	}
