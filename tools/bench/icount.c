@@ -14,6 +14,10 @@
  * interrupt in the middle of a block counts the whole block. The guest runs
  * on one vCPU, so the plain, non-atomic inline adds are exact.
  *
+ * Each window also writes "ICLOCK <n> <kernel locked RMWs>": the kernel's
+ * lock-prefixed instructions and xchg with memory, which MTTCG runs as
+ * helper calls, dearer than plain instructions.
+ *
  * With profile=on, each window also writes "ICTB <n> <address> <insns> <runs>"
  * for every kernel translation block that ran in it: its start address, the
  * instructions it executed and how often it ran, for tools/bench/profile.py
@@ -36,7 +40,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 #define MARK_START 1
 #define MARK_STOP 2
 
-static uint64_t kinsn, uinsn, kmem;
+static uint64_t kinsn, uinsn, kmem, klock, s_klock;
 static uint64_t s_kinsn, s_uinsn, s_kmem;
 static unsigned int windows;
 static int count_mem = 1;
@@ -121,10 +125,12 @@ static void mark(unsigned int vcpu, void *udata)
 		s_kinsn = kinsn;
 		s_uinsn = uinsn;
 		s_kmem = kmem;
+		s_klock = klock;
 		profile_mark(0);
 		return;
 	}
 	profile_mark(1);
+	fprintf(out, "ICLOCK %u %" PRIu64 "\n", windows, klock - s_klock);
 	fprintf(out, "ICOUNT %u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", windows++,
 		kinsn - s_kinsn, uinsn - s_uinsn, kmem - s_kmem);
 	fflush(out);
@@ -151,6 +157,16 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		unsigned int op;
 
 		if (kernel) {
+			const unsigned char *d = qemu_plugin_insn_data(insn);
+			size_t k = 0, sz = qemu_plugin_insn_size(insn);
+
+			while (k < sz && (d[k] == 0x66 || d[k] == 0x2e || d[k] == 0x3e))
+				k++;
+			if (k < sz && (d[k] == 0xf0 ||
+				       ((d[k] == 0x86 || d[k] == 0x87) && k + 1 < sz && (d[k + 1] >> 6) != 3) ||
+				       ((d[k] & 0xf0) == 0x40 && k + 2 < sz && d[k + 1] == 0xf0) ||
+				       ((d[k] & 0xf0) == 0x40 && k + 2 < sz && (d[k + 1] == 0x86 || d[k + 1] == 0x87) && (d[k + 2] >> 6) != 3)))
+				qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &klock, 1);
 			if (count_mem)
 				qemu_plugin_register_vcpu_mem_inline(insn, QEMU_PLUGIN_MEM_RW,
 								     QEMU_PLUGIN_INLINE_ADD_U64,

@@ -59,7 +59,10 @@ def main():
             if len(f) > 11 and f[10] == "window":
                 d["window"].append(int(f[11]))
         elif f[0] == "ICOUNT" and len(f) == 5:
-            icount[int(f[1])] = [int(x) for x in f[2:5]]
+            icount[int(f[1])] = [int(x) for x in f[2:5]] + icount.get(int(f[1]), [0, 0, 0, 0])[3:]
+        elif f[0] == "ICLOCK" and len(f) == 3:
+            icount.setdefault(int(f[1]), [0, 0, 0, 0])
+            icount[int(f[1])][3:] = [int(f[2])]
         elif f[0] == "MEM":
             mem[f[1]] = int(f[2])
         elif f[0] == "ALLOC":
@@ -106,12 +109,13 @@ def main():
         print("\nvirtio_test, guest instructions per buffer (TCG plugin; median of rounds;"
               " min-max):")
         print(f"  {'case':18} {'kernel C':>16} {'kernel Rust':>16} {'Rust/C':>7}"
-              f" {'kmem C':>7} {'kmem R':>7} {'Rust/C':>7} {'user C':>7} {'user R':>7}")
+              f" {'kmem C':>7} {'kmem R':>7} {'Rust/C':>7} {'user C':>7} {'user R':>7}"
+              f" {'lock C':>6} {'lock R':>6}")
         for row in cases:
             per = {}
             for k in ("c", "rust"):
                 w = [icount[i] for i in row[k]["window"] if i in icount]
-                per[k] = [[x[j] / bufs for x in w] for j in range(3)] if w else None
+                per[k] = [[x[j] / bufs for x in w] for j in range(4)] if w else None
             if not per["c"] or not per["rust"]:
                 continue
             med = {k: [statistics.median(v) for v in per[k]] for k in per}
@@ -123,7 +127,8 @@ def main():
             print(f"  {row['case']:18} {med['c'][0]:6.0f} ({min(kc):.0f}-{max(kc):.0f})"
                   f" {med['rust'][0]:6.0f} ({min(kr):.0f}-{max(kr):.0f})"
                   f" {r['kernel_ratio']:7.3f} {med['c'][2]:7.0f} {med['rust'][2]:7.0f}"
-                  f" {r['kmem_ratio']:7.3f} {med['c'][1]:7.0f} {med['rust'][1]:7.0f}")
+                  f" {r['kmem_ratio']:7.3f} {med['c'][1]:7.0f} {med['rust'][1]:7.0f}"
+                  f" {med['c'][3]:6.2f} {med['rust'][3]:6.2f}")
 
     size = {}
     find = {}
