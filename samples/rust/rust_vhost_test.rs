@@ -345,8 +345,8 @@ struct RingState {
 }
 
 /// Buffers used and allocations made by every device since the module was loaded, printed at
-/// unload (`make bench` divides one by the other). Every allocation of the device is counted,
-/// at its call site, with [`counted`].
+/// unload (`make bench` divides one by the other). A worker's buffers are added when its
+/// [`Stats`] go. Every allocation of the device is counted, at its call site, with [`counted`].
 static BUFFERS: AtomicU64 = AtomicU64::new(0);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
@@ -360,6 +360,10 @@ where
 }
 
 /// Counters, read by [`RUST_VHOST_TEST_STATS`].
+///
+/// `buffers`, `errors`, `signals` and `passes` are only written by the worker, in a pass, with
+/// [`Worker::ring`] held: [`Stats::bump`] counts them with a load and a store. Only `kicks` and
+/// `flushes` have writers that may race.
 #[derive(Default)]
 struct Stats {
     buffers: AtomicU64,
@@ -386,6 +390,22 @@ struct Worker {
     stats: Stats,
 }
 
+impl Stats {
+    /// Adds one to a counter that has a single writer at a time. A reader may see the old
+    /// value, never a torn one; a locked read-modify-write would cost more than the rest of the
+    /// pass's bookkeeping.
+    #[inline]
+    fn bump(c: &AtomicU64) {
+        c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Stats {
+    fn drop(&mut self) {
+        BUFFERS.fetch_add(*self.buffers.get_mut(), Ordering::Relaxed);
+    }
+}
+
 impl VhostWorker for Worker {
     fn work(&self, ctx: &mut WorkerContext) -> bool {
         // Flushes first: they run between two passes, never inside one.
@@ -409,8 +429,8 @@ impl VhostWorker for Worker {
             return false;
         }
         ctx.set_running();
-        self.stats.passes.fetch_add(1, Ordering::Relaxed);
         let mut ring = self.ring.lock();
+        Stats::bump(&self.stats.passes);
         // Read before the config: a config looked up after a newer generation was read is kept
         // with the older one, and looked up again at the next pass.
         let generation = self.generation.load(Ordering::Acquire);
@@ -439,7 +459,7 @@ impl VhostWorker for Worker {
             Ok(false) => false,
             Err(_) => {
                 // A broken ring stalls until the next kick, as in C.
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                Stats::bump(&self.stats.errors);
                 false
             }
         }
@@ -474,7 +494,7 @@ impl Worker {
                 // test.c only takes driver-to-device (TX) buffers, with data. The chain has been
                 // consumed already, as in C: it is dropped, and the pass ends.
                 Chain::Taken { writable, len, .. } if writable != 0 || len == 0 => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    Stats::bump(&self.stats.errors);
                     return Ok(false);
                 }
                 Chain::Taken { head, len, .. } => (head, len),
@@ -483,11 +503,10 @@ impl Worker {
             // error, but the chain stays consumed, the signal is still considered, and the pass
             // goes on.
             if self.add_used(cfg, ring, head).is_err() {
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                Stats::bump(&self.stats.errors);
             }
             self.signal(cfg, ring);
-            self.stats.buffers.fetch_add(1, Ordering::Relaxed);
-            BUFFERS.fetch_add(1, Ordering::Relaxed);
+            Stats::bump(&self.stats.buffers);
             bytes += len;
             if bytes >= BYTE_WEIGHT {
                 return Ok(true);
@@ -631,7 +650,7 @@ impl Worker {
         };
         if notify {
             call.signal();
-            self.stats.signals.fetch_add(1, Ordering::Relaxed);
+            Stats::bump(&self.stats.signals);
         }
     }
 
