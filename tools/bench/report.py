@@ -8,7 +8,8 @@ API and the C calls; DEV lines one virtio_test run each; MEM the kernel
 memory per open device; ALLOC the Rust device's buffers and allocations.
 ICOUNT lines (from the TCG plugin tools/bench/icount.c, appended by rvh.sh)
 give the guest's kernel instructions, user instructions and kernel memory
-accesses of each virtio_test run, by the run's window number.
+accesses of each virtio_test run of the plugin's own boot, by window number;
+WIN lines say which case and device each window ran.
 """
 import json
 import os
@@ -40,7 +41,7 @@ def used_part(user, lib):
 
 def main():
     txt, out_dir, mod_dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
-    prims, dev, mem, alloc, runs, icount = [], {}, {}, None, 0, {}
+    prims, dev, mem, alloc, runs, icount, windows = [], {}, {}, None, 0, {}, {}
     for line in open(txt):
         f = line.split()
         if not f:
@@ -51,13 +52,12 @@ def main():
             prims.append({"name": f[1], "rust": r, "c": c, "ratio": r[0] / c[0],
                           "paired_ratio": paired})
         elif f[0] == "DEV" and len(f) >= 9:
-            d = dev.setdefault(f[1], {}).setdefault(f[2], {"real": [], "sys": [], "spurious": [],
-                                                           "window": []})
+            d = dev.setdefault(f[1], {}).setdefault(f[2], {"real": [], "sys": [], "spurious": []})
             d["real"].append(float(f[5]))
             d["sys"].append(float(f[7]))
             d["spurious"].append(int(f[9], 16) if len(f) > 9 else 0)
-            if len(f) > 11 and f[10] == "window":
-                d["window"].append(int(f[11]))
+        elif f[0] == "WIN" and len(f) == 4:
+            windows.setdefault((f[2], f[3]), []).append(int(f[1]))
         elif f[0] == "ICOUNT" and len(f) == 5:
             icount[int(f[1])] = [int(x) for x in f[2:5]] + icount.get(int(f[1]), [0, 0, 0, 0])[3:]
         elif f[0] == "ICLOCK" and len(f) == 3:
@@ -114,7 +114,7 @@ def main():
         for row in cases:
             per = {}
             for k in ("c", "rust"):
-                w = [icount[i] for i in row[k]["window"] if i in icount]
+                w = [icount[i] for i in windows.get((row["case"], k), []) if i in icount]
                 per[k] = [[x[j] / bufs for x in w] for j in range(4)] if w else None
             if not per["c"] or not per["rust"]:
                 continue

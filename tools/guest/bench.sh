@@ -1,11 +1,17 @@
 #!/bin/sh
 # `make bench`: the Rust API and device against C, in one boot. Prints PRIM,
 # DEV, MEM and ALLOC lines for tools/bench/report.py; nothing is asserted.
+# With RVH_BENCH=count, in the boot with the instruction-counting plugin
+# (tools/bench/icount.c), it only runs virtio_test once per case and device,
+# each in a window of the plugin, and prints a WIN line for each.
 set -e
+part=${RVH_BENCH:-all}
 rounds=${RVH_ROUNDS:-5}
+[ "$part" = count ] && rounds=1
 # ns/op figures need the TSC: without a reference timer, TSC calibration
 # under TCG sometimes fails and the kernel falls back to jiffies.
 echo "CLOCK $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+if [ "$part" = all ]; then
 echo "### primitives (rust_vhost_bench, kernel log)"
 # The benchmarks run in a kernel thread, which prints "done" at the end: the
 # built-in one (make bench's kernel) first, then the module's.
@@ -30,6 +36,7 @@ dmesg | sed -n 's/.*rust_vhost_bench: //p'
 insmod /modules/rust_vhost_selftest.ko
 selftest vhost-ping-cmp "${RVH_PING:-20000}"
 rmmod rust_vhost_selftest
+fi
 
 echo "### device: virtio_test, C vhost_test against rust_vhost_test"
 insmod /modules/vhost_iotlb.ko
@@ -41,15 +48,22 @@ run() { # DEV CASE ROUND FLAGS...
 	dev=$1 case=$2 round=$3
 	shift 3
 	[ "$dev" = rust ] && mount -o bind /dev/vhost-test-rust /dev/vhost-test
-	# Window $runs of the instruction-counting plugin (tools/bench/icount.c).
-	mark start
+	if [ "$part" = count ]; then
+		# Window $runs of the plugin.
+		mark start
+		virtio_test "$@" >/dev/null || echo "virtio_test failed"
+		mark stop
+		[ "$dev" = rust ] && umount /dev/vhost-test
+		echo "WIN $runs $case $dev"
+		runs=$((runs + 1))
+		return
+	fi
 	out=$( { time -p virtio_test "$@"; } 2>&1) || echo "virtio_test failed: $out"
-	mark stop
 	[ "$dev" = rust ] && umount /dev/vhost-test
 	real=$(echo "$out" | awk '/^real/ {print $2}')
 	sys=$(echo "$out" | awk '/^sys/ {print $2}')
 	sp=$(echo "$out" | sed -n 's/.*spurious wakeups: \(0x[0-9a-f]*\).*/\1/p')
-	echo "DEV $case $dev $round real $real sys $sys spurious $sp window $runs"
+	echo "DEV $case $dev $round real $real sys $sys spurious $sp"
 	runs=$((runs + 1))
 }
 runs=0
@@ -71,6 +85,7 @@ for c in default no-event-idx no-indirect batch-random delayed-interrupt; do
 	done
 done
 
+[ "$part" = count ] && exit 0
 echo "### kernel memory per open, owned, running device (64 at once)"
 mem() { awk '/^(Slab|KernelStack|PageTables):/ {s += $2} END {print s}' /proc/meminfo; }
 for dev in c rust; do
