@@ -11,8 +11,9 @@
  * executes them.
  *
  * The counts are per translation block, added when the block starts, so an
- * interrupt in the middle of a block counts the whole block. The guest runs
- * on one vCPU, so the plain, non-atomic inline adds are exact.
+ * interrupt in the middle of a block counts the whole block. make bench boots
+ * the guest with one vCPU for it, so the plain, non-atomic inline adds are
+ * exact; with more, they race, and a window counts every vCPU.
  *
  * Each window also writes "ICLOCK <n> <kernel locked RMWs>": the kernel's
  * lock-prefixed instructions and xchg with memory, which MTTCG runs as

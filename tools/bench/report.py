@@ -106,8 +106,8 @@ def main():
     icases = []
     if icount:
         bufs = 0x100000
-        print("\nvirtio_test, guest instructions per buffer (TCG plugin; median of rounds;"
-              " min-max):")
+        print("\nvirtio_test, guest instructions per buffer (TCG plugin, a boot of"
+              " its own; median of rounds; min-max):")
         print(f"  {'case':18} {'kernel C':>16} {'kernel Rust':>16} {'Rust/C':>7}"
               f" {'kmem C':>7} {'kmem R':>7} {'Rust/C':>7} {'user C':>7} {'user R':>7}"
               f" {'lock C':>6} {'lock R':>6}")
@@ -117,6 +117,7 @@ def main():
                 w = [icount[i] for i in windows.get((row["case"], k), []) if i in icount]
                 per[k] = [[x[j] / bufs for x in w] for j in range(4)] if w else None
             if not per["c"] or not per["rust"]:
+                print(f"  {row['case']:18} WARNING: no instruction counts for both devices")
                 continue
             med = {k: [statistics.median(v) for v in per[k]] for k in per}
             kc, kr = per["c"][0], per["rust"][0]

@@ -227,7 +227,7 @@ boot() {
 		(cd "$OUT/extra" && find . | cpio -o -H newc --quiet | gzip -1) >"$extra" &&
 		cat "$OUT/initramfs.cpio.gz" "$extra" >"$OUT/$name-initramfs.cpio.gz" || return 1
 	CONSOLE_LOG=$OUT/$name-console.log GUEST_LOG=$OUT/$name-guest.log
-	local q=(qemu-system-x86_64 "${accel[@]}" -m "${RVH_MEM:-1024}" -smp 2 -no-reboot
+	local q=(qemu-system-x86_64 "${accel[@]}" -m "${RVH_MEM:-1024}" -smp "${RVH_SMP:-2}" -no-reboot
 		-kernel "$OBJ/arch/x86/boot/bzImage" -initrd "$OUT/$name-initramfs.cpio.gz"
 		-append "console=ttyS0 panic=-1 tsc=reliable $(tsc_append) rvh.mode=${3:-batch} ${RVH_APPEND:-}"
 		${QEMU_EXTRA[@]+"${QEMU_EXTRA[@]}"})
@@ -316,12 +316,13 @@ bench)
 	# Guest instructions per virtio_test run, counted by a TCG plugin, in a
 	# boot of their own: the plugin's inline counters slow kernel code more
 	# than user code, which would skew the wall times above. The built-in
-	# benchmarks are kept from starting, as they would share the windows.
+	# benchmarks are kept from starting, as they would share the windows, and
+	# the guest has one vCPU, so that the plugin's plain adds are exact.
 	if [ "${KVM:-0}" != 1 ]; then
 		plugin=$("$REPO/tools/bench/plugin.sh" "$CACHE/qemu-plugin" | tail -1)
 		rm -f "$OUT/icount.txt"
 		QEMU_EXTRA+=(-plugin "$plugin,out=$OUT/icount.txt")
-		RVH_APPEND="${RVH_APPEND:-} initcall_blacklist=__rust_vhost_bench_init" \
+		RVH_SMP=1 RVH_APPEND="${RVH_APPEND:-} initcall_blacklist=__rust_vhost_bench_init" \
 			phase count boot count "RVH_BENCH=count sh /tests/bench.sh"
 		sed '/^RVH-EXIT=/d' "$GUEST_LOG" >>"$OUT/bench.txt"
 		[ "$(guest_status)" = 0 ]
