@@ -1,5 +1,5 @@
 # rust-vhost: safe Rust abstractions for task_work, vhost_task and Tasks RCU
-# on Linux 6.12, with a vhost-test sample device. See README.md.
+# on Linux 7.3, with a vhost-test sample device. See README.md.
 #
 # Build trees live in $(RVH_CACHE) (default ~/.cache/rust-vhost), never here.
 
@@ -59,6 +59,6 @@ rustdoc:
 rust-analyzer:
 	$(RVH) rust-analyzer
 
-# Debian's 6.12 config + Rust + the project must pass olddefconfig.
+# Debian's 7.3 config + Rust + the project must pass olddefconfig.
 real-config-check:
 	tools/harness/real-config.sh

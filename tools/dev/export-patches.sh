@@ -67,7 +67,7 @@ for f in "$DEST"/*.patch; do
 		bad=1
 	fi
 done
-echo "series: $(ls "$DEST" | wc -l) patches in $DEST, on linux-source-6.12 $(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null)"
+echo "series: $(ls "$DEST" | wc -l) patches in $DEST, on $(git log -1 --format=%s pristine)"
 [ $bad = 0 ] && echo "checkpatch --strict: clean"
 
 if [ "${1:-}" = --check ]; then

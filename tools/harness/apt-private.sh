@@ -25,6 +25,9 @@ mv "$dir/sources.new" "$dir/sources.list"
 shift
 opts=(-q -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
 	-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache")
+# As root, apt would hand the download to its _apt user, who cannot write in
+# a private directory under root's home (and says so).
+[ "$(id -u)" != 0 ] || opts+=(-o APT::Sandbox::User=root)
 # Once a day is enough for the same sources.
 if [ -z "$(find "$dir/lists" -maxdepth 1 -name '*Release' -mtime -1 2>/dev/null)" ]; then
 	apt-get "${opts[@]}" update >/dev/null

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install what the build and the guest need, and only what is missing.
-# Debian 12 packages from apt, bindgen-cli from crates.io.
+# Debian 12 packages from apt, bindgen-cli from crates.io. The kernel source
+# is not among them: Debian 12 has no 7.3, and rvh.sh fetches trixie-backports'
+# linux-source-7.3 itself (tools/harness/fetch-deb.sh).
 set -euo pipefail
 
-PKGS="linux-source-6.12 rustc-web rust-web-src rust-web-clippy clang-19 lld-19
+PKGS="rustc-web rust-web-src rust-web-clippy clang-19 lld-19
 llvm-19 libclang-19-dev flex bison bc libelf-dev libssl-dev cpio kmod
-busybox-static qemu-system-x86 python3 make gcc xz-utils git gnuplot-nox python3-ply python3-git"
+busybox-static qemu-system-x86 python3 make gcc xz-utils git gnuplot-nox python3-ply python3-git
+debian-archive-keyring"
 BINDGEN_VERSION=0.71.1
 CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 

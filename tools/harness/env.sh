@@ -7,7 +7,11 @@ OBJ=$CACHE/build${RVH_FLAVOUR:+-$RVH_FLAVOUR}   # kernel O= tree
 EXT=$OBJ-ext                      # mirror of the repo's external modules
 CREF=$OBJ-cref                    # the C reference vhost_test module (M= dir)
 OUT=$OBJ-out                      # initramfs, logs, results
-TARBALL=${RVH_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+DL=$CACHE/dl                      # downloaded Debian packages (kept by `rvh.sh clean`)
+# The kernel source: Debian's linux-source-7.3 from trixie-backports, which
+# rvh.sh fetches into $DL (tools/harness/fetch-deb.sh); RVH_TARBALL overrides it.
+KSRC_PKG=linux-source-7.3
+TARBALL=${RVH_TARBALL:-$DL/$KSRC_PKG.tar.xz}
 JOBS=${JOBS:-$(nproc)}
 
 # Debian's rustc 1.96 has rust-src; the rustup one does not. bindgen and

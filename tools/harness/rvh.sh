@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's harness: build the patched 6.12 kernel and the project's
+# The project's harness: build the patched 7.3 kernel and the project's
 # modules, pack an initramfs and boot it in QEMU.
 #
 #   rvh.sh build            install, unpack, patch, configure, kernel, modules, initramfs
@@ -10,10 +10,11 @@
 #   rvh.sh bench            build, boot the micro-benchmarks (tools/guest/bench.sh)
 #   rvh.sh guest 'CMD'      build, boot, run CMD in the guest, exit with its status
 #   rvh.sh shell            build, boot to an interactive shell
-#   rvh.sh clean            remove the build cache
+#   rvh.sh clean            remove the build cache (not the downloaded packages)
 #
 # Environment: RVH_CACHE (default ~/.cache/rust-vhost), RVH_FLAVOUR (e.g. debug),
-# KVM=1, RVH_TIMEOUT (seconds per boot), JOBS, RVH_QEMU_ARGS (extra QEMU arguments).
+# KVM=1, RVH_TIMEOUT (seconds per boot), JOBS, RVH_QEMU_ARGS (extra QEMU arguments),
+# RVH_TARBALL (a kernel source tarball to use instead of Debian's linux-source-7.3).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 # Extra QEMU arguments for every boot (split at spaces), e.g. a -plugin.
@@ -52,26 +53,35 @@ trap 'table' EXIT
 do_install() { "$REPO/tools/harness/deps.sh"; }
 
 # Pristine Debian source, committed once so that patches and `make patches`
-# work on git, and only files that really change get new mtimes.
+# work on git, and only files that really change get new mtimes. Without
+# RVH_TARBALL, the tarball comes from Debian's linux-source-7.3 package
+# (trixie-backports), fetched into $DL; the commit names its exact version.
 do_unpack() {
-	local stamp
-	stamp=$(stat -c '%s %Y' "$TARBALL")
+	local stamp origin
+	if [ -z "${RVH_TARBALL:-}" ]; then
+		origin="Debian $KSRC_PKG $("$REPO/tools/harness/fetch-deb.sh" "$DL" "$KSRC_PKG" \
+			"usr/src/$KSRC_PKG.tar.xz" "$TARBALL")"
+	else
+		[ -f "$TARBALL" ] || { echo "error: RVH_TARBALL=$TARBALL: no such file" >&2; return 1; }
+		origin="$(basename "$TARBALL")"
+	fi
+	stamp="$(stat -c '%s %Y' "$TARBALL") $origin"
 	if [ -d "$SRC/.git" ] && [ "$(cat "$CACHE/tarball.stamp" 2>/dev/null)" = "$stamp" ]; then
-		echo "source: $(make -s -C "$SRC" kernelversion) (cached)"
+		echo "source: $(make -s -C "$SRC" kernelversion), $(git -C "$SRC" log -1 --format=%s pristine) (cached)"
 		return
 	fi
 	rm -rf "$SRC" "$CACHE/unpack" "$CACHE"/build*
 	mkdir -p "$CACHE/unpack"
 	tar -C "$CACHE/unpack" -xf "$TARBALL"
-	mv "$CACHE/unpack"/linux-source-* "$SRC"
+	mv "$CACHE/unpack"/linux-* "$SRC"
 	rmdir "$CACHE/unpack"
 	git -C "$SRC" init -q
 	git -C "$SRC" add -A -f .
 	git -C "$SRC" -c user.name=rvh -c user.email=rvh@localhost \
-		commit -q -m "Debian linux-source-6.12 $(make -s -C "$SRC" kernelversion)"
+		commit -q -m "$origin (kernel $(make -s -C "$SRC" kernelversion))"
 	git -C "$SRC" tag -f pristine >/dev/null
 	echo "$stamp" >"$CACHE/tarball.stamp"
-	echo "source: $(make -s -C "$SRC" kernelversion)"
+	echo "source: $(make -s -C "$SRC" kernelversion), $origin"
 }
 
 # Apply patches/series to the pristine tree (only when the series changed),
@@ -386,8 +396,9 @@ rust-analyzer)
 	PY
 	;;
 clean)
+	# The downloaded packages ($DL) stay: they are the same for every build.
 	trap - EXIT
-	rm -rf "$CACHE"
+	find "$CACHE" -mindepth 1 -maxdepth 1 ! -path "$DL" -exec rm -rf {} +
 	;;
 *)
 	sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;/^set -e/d'
