@@ -24,18 +24,39 @@
 
 use core::ptr;
 use kernel::{
-    bindings, c_str,
+    bindings,
+    module::this_module,
     prelude::*,
-    sync::rcu_tasks::{CallFlavour, Flavour, RcuHead, Tasks, TasksRude, TasksTrace},
+    sync::{
+        aref::ARef,
+        rcu_tasks::{
+            CallFlavour,
+            Flavour,
+            RcuHead,
+            Tasks,
+            TasksRude,
+            TasksTrace, //
+        },
+    },
     task::Task,
-    task_work::{self, Notify, TaskWork, TaskWorkItem},
-    types::ARef,
+    task_work::{
+        self,
+        Notify,
+        TaskWork,
+        TaskWorkItem, //
+    },
+    time::{
+        delay::fsleep,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
 };
 
 module! {
     type: Bench,
     name: "rust_vhost_bench",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "Micro-benchmarks of the task_work and Tasks RCU abstractions",
     license: "GPL",
 }
@@ -47,9 +68,9 @@ const N: usize = 100_000;
 const MODE: &str = if cfg!(MODULE) { "/module" } else { "" };
 const ROUNDS: usize = 31;
 
-fn now_ns() -> u64 {
-    // SAFETY: No preconditions.
-    unsafe { bindings::ktime_get() as u64 }
+/// The time since `t`, in ns.
+fn ns_since(t: Instant<Monotonic>) -> u64 {
+    u64::try_from(t.elapsed().as_nanos()).unwrap_or(0)
 }
 
 /// Median, min and max of a few values.
@@ -105,9 +126,9 @@ fn per_op(dt: u64) -> u64 {
 fn grace_period<F: Flavour>() -> Result {
     let mut v = KVec::with_capacity(20, GFP_KERNEL)?;
     for _ in 0..20 {
-        let t = now_ns();
+        let t = Instant::now();
         F::synchronize();
-        v.push(now_ns() - t, GFP_KERNEL)?;
+        v.push(ns_since(t), GFP_KERNEL)?;
     }
     let (med, min, max) = spread(v);
     pr_info!(
@@ -193,12 +214,12 @@ fn c_queue(
     c_barrier: unsafe extern "C" fn(),
 ) -> Result<u64> {
     let heads = raw_heads(raw_free)?;
-    let t = now_ns();
+    let t = Instant::now();
     for h in heads {
         // SAFETY: `h` is a fresh `RawHead`, which `raw_free` frees after the GP.
         unsafe { c_call(h as *mut bindings::callback_head, Some(raw_free)) };
     }
-    let dt = now_ns() - t;
+    let dt = ns_since(t);
     // SAFETY: Process context.
     unsafe { c_barrier() };
     Ok(per_op(dt))
@@ -215,11 +236,11 @@ fn call_cost<F: CallFlavour>(
         name,
         || {
             let boxes = rust_boxes()?;
-            let t = now_ns();
+            let t = Instant::now();
             for b in boxes {
                 F::free(b)?;
             }
-            let dt = now_ns() - t;
+            let dt = ns_since(t);
             F::barrier();
             Ok(per_op(dt))
         },
@@ -239,19 +260,19 @@ fn barrier_cost<F: CallFlavour>(
             for b in rust_boxes()? {
                 F::free(b)?;
             }
-            let t = now_ns();
+            let t = Instant::now();
             F::barrier();
-            Ok((now_ns() - t) * 10)
+            Ok(ns_since(t) * 10)
         },
         || {
             for h in raw_heads(raw_free)? {
                 // SAFETY: As in `call_cost`.
                 unsafe { c_call(h as *mut bindings::callback_head, Some(raw_free)) };
             }
-            let t = now_ns();
+            let t = Instant::now();
             // SAFETY: Process context.
             unsafe { c_barrier() };
-            Ok((now_ns() - t) * 10)
+            Ok(ns_since(t) * 10)
         },
     )
 }
@@ -316,12 +337,12 @@ fn rust_add_cancel(cur: &kernel::task::Task) -> Result<u64> {
         },
         GFP_KERNEL,
     )?;
-    let t = now_ns();
+    let t = Instant::now();
     for _ in 0..N {
         task_work::add(cur, item, Notify::None)?;
         item = task_work::cancel_first::<Nop, 0>(cur).ok_or(EINVAL)?;
     }
-    Ok(per_op(now_ns() - t))
+    Ok(per_op(ns_since(t)))
 }
 
 /// The C side: one head, added and taken back with the bare calls. `task_work_cancel_func()` is
@@ -331,7 +352,7 @@ fn c_add_cancel(cur: &kernel::task::Task) -> Result<u64> {
         next: ptr::null_mut(),
         func: Some(raw_nop),
     };
-    let t = now_ns();
+    let t = Instant::now();
     for _ in 0..N {
         // SAFETY: `head` is valid, and dequeued again before the next add.
         unsafe { c_add(cur, &mut head, raw_nop)? };
@@ -340,7 +361,7 @@ fn c_add_cancel(cur: &kernel::task::Task) -> Result<u64> {
             return Err(EINVAL);
         }
     }
-    Ok(per_op(now_ns() - t))
+    Ok(per_op(ns_since(t)))
 }
 
 fn task_work_cost() -> Result {
@@ -356,7 +377,7 @@ fn task_work_cost() -> Result {
     if cfg!(MODULE) {
         // What the Rust API does in a module on top of the bare calls, done in C: a module
         // reference while the item is queued.
-        let me = THIS_MODULE.as_ptr();
+        let me = this_module::<LocalModule>().as_ptr();
         compare(
             "task_work_add+cancel/c-with-module-ref",
             || rust_add_cancel(cur),
@@ -365,7 +386,7 @@ fn task_work_cost() -> Result {
                     next: ptr::null_mut(),
                     func: Some(raw_nop),
                 };
-                let t = now_ns();
+                let t = Instant::now();
                 for _ in 0..N {
                     // SAFETY: Our own, live module.
                     if !unsafe { bindings::try_module_get(me) } {
@@ -380,7 +401,7 @@ fn task_work_cost() -> Result {
                     // SAFETY: Taken above.
                     unsafe { bindings::module_put(me) };
                 }
-                Ok(per_op(now_ns() - t))
+                Ok(per_op(ns_since(t)))
             },
         )?;
     }
@@ -388,12 +409,12 @@ fn task_work_cost() -> Result {
         "task_work_add+run",
         || {
             let items = nops()?;
-            let t = now_ns();
+            let t = Instant::now();
             for item in items {
                 task_work::add(cur, item, Notify::None)?;
                 task_work::run_pending()?;
             }
-            Ok(per_op(now_ns() - t))
+            Ok(per_op(ns_since(t)))
         },
         || c_add_run(cur),
     )
@@ -402,7 +423,7 @@ fn task_work_cost() -> Result {
 /// The C side of add + run: `N` fresh heads, each queued and run with the bare calls.
 fn c_add_run(cur: &kernel::task::Task) -> Result<u64> {
     let heads = raw_heads(raw_free)?;
-    let t = now_ns();
+    let t = Instant::now();
     for h in heads {
         // SAFETY: `h` is a fresh head, freed by `raw_free` when it runs; we are in process
         // context.
@@ -412,31 +433,32 @@ fn c_add_run(cur: &kernel::task::Task) -> Result<u64> {
             task_work::raw::run();
         }
     }
-    Ok(per_op(now_ns() - t))
+    Ok(per_op(ns_since(t)))
 }
 
 /// The read-side pair: the Rust guard against the C functions it wraps, called through the
 /// same function pointers a C caller would link to.
-fn trace_reader_cost(lock: unsafe extern "C" fn(), unlock: unsafe extern "C" fn()) -> Result {
+fn trace_reader_cost(
+    lock: unsafe extern "C" fn() -> *mut bindings::srcu_ctr,
+    unlock: unsafe extern "C" fn(*mut bindings::srcu_ctr),
+) -> Result {
     compare(
-        "rcu_read_lock_trace+unlock",
+        "rcu_read_lock_tasks_trace+unlock",
         || {
-            let t = now_ns();
+            let t = Instant::now();
             for _ in 0..N {
                 drop(TasksTrace::read_lock());
             }
-            Ok(per_op(now_ns() - t))
+            Ok(per_op(ns_since(t)))
         },
         || {
-            let t = now_ns();
+            let t = Instant::now();
             for _ in 0..N {
-                // SAFETY: A balanced pair on this task.
-                unsafe {
-                    lock();
-                    unlock();
-                }
+                // SAFETY: A balanced pair on this task: the unlock takes back what the lock
+                // handed out.
+                unsafe { unlock(lock()) };
             }
-            Ok(per_op(now_ns() - t))
+            Ok(per_op(ns_since(t)))
         },
     )
 }
@@ -449,7 +471,7 @@ impl Drop for Bench {
     fn drop(&mut self) {
         // SAFETY: We hold a reference on the thread, which may have returned already; this waits
         // until it has, so no code of the module runs on it after this.
-        unsafe { bindings::kthread_stop(ptr::from_ref::<Task>(&self.thread).cast_mut().cast()) };
+        unsafe { bindings::kthread_stop(self.thread.as_ptr()) };
     }
 }
 
@@ -458,7 +480,8 @@ fn module_is_live() -> bool {
         return true;
     }
     // SAFETY: Our own module, which is alive while its code runs; `state` is read as a number.
-    let state = unsafe { ptr::read_volatile(ptr::addr_of!((*THIS_MODULE.as_ptr()).state)) };
+    let state =
+        unsafe { ptr::read_volatile(&raw const (*this_module::<LocalModule>().as_ptr()).state) };
     state == bindings::module_state_MODULE_STATE_LIVE
 }
 
@@ -472,8 +495,7 @@ unsafe extern "C" fn bench_thread(_data: *mut core::ffi::c_void) -> i32 {
     // SAFETY: Called in the kthread's own context.
     let should_stop = || unsafe { bindings::kthread_should_stop() };
     while !module_is_live() && !should_stop() {
-        // SAFETY: Sleeping in process context.
-        unsafe { bindings::msleep(10) };
+        fsleep(Delta::from_millis(10));
     }
     if !should_stop() {
         match run_all() {
@@ -483,8 +505,7 @@ unsafe extern "C" fn bench_thread(_data: *mut core::ffi::c_void) -> i32 {
     }
     // Built in, nothing stops the thread; in a module, the exit does.
     while cfg!(MODULE) && !should_stop() {
-        // SAFETY: Sleeping in process context.
-        unsafe { bindings::msleep_interruptible(100) };
+        fsleep(Delta::from_millis(100));
     }
     0
 }
@@ -497,14 +518,15 @@ impl kernel::Module for Bench {
                 Some(bench_thread),
                 ptr::null_mut(),
                 bindings::NUMA_NO_NODE,
-                c_str!("rust_vhost_bench").as_char_ptr(),
+                c"rust_vhost_bench".as_ptr(),
             )
         };
         let t = kernel::error::from_err_ptr(t)?;
-        // SAFETY: `t` is a new, valid task; `into` takes a reference of our own.
+        // SAFETY: `t` is a new, valid task, which lives at least until we take a reference of
+        // our own here: it cannot exit before it is woken.
+        // `Task` is a transparent wrapper of the `task_struct`.
         let thread: ARef<Task> = unsafe { &*t.cast::<Task>() }.into();
-        // SAFETY: `t` is valid.
-        unsafe { bindings::wake_up_process(t) };
+        thread.wake_up();
         Ok(Self { thread })
     }
 }
@@ -535,8 +557,8 @@ fn run_all() -> Result {
             bindings::rcu_barrier_tasks_trace,
         )?;
         trace_reader_cost(
-            bindings::rcu_read_lock_trace,
-            bindings::rcu_read_unlock_trace,
+            bindings::rcu_read_lock_tasks_trace,
+            bindings::rcu_read_unlock_tasks_trace,
         )?;
         task_work_cost()?;
         if !cfg!(MODULE) {

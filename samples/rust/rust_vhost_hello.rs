@@ -3,24 +3,29 @@
 //! Proof of life for the rust-vhost harness: a module that is built with
 //! `M=` against the patched tree, loaded, and unloaded in the guest.
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    time::{
+        Instant,
+        Monotonic, //
+    },
+};
 
 module! {
     type: RustVhostHello,
     name: "rust_vhost_hello",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "Proof-of-life module for the rust-vhost harness",
     license: "GPL",
 }
 
 struct RustVhostHello {
-    loaded_at: i64,
+    loaded_at: Instant<Monotonic>,
 }
 
 impl kernel::Module for RustVhostHello {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: `ktime_get` has no preconditions.
-        let loaded_at = unsafe { kernel::bindings::ktime_get() };
+        let loaded_at = Instant::now();
         pr_info!("loaded\n");
         Ok(Self { loaded_at })
     }
@@ -28,8 +33,9 @@ impl kernel::Module for RustVhostHello {
 
 impl Drop for RustVhostHello {
     fn drop(&mut self) {
-        // SAFETY: `ktime_get` has no preconditions.
-        let now = unsafe { kernel::bindings::ktime_get() };
-        pr_info!("unloaded after {} ms\n", (now - self.loaded_at) / 1_000_000);
+        pr_info!(
+            "unloaded after {} ms\n",
+            self.loaded_at.elapsed().as_millis()
+        );
     }
 }

@@ -5,27 +5,73 @@
 //! on its way back to user mode. `tools/guest/selftest.c` drives it through
 //! `/dev/rust-vhost-selftest`.
 
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicBool,
+        AtomicI64,
+        AtomicPtr,
+        AtomicU32,
+        AtomicU64,
+        Ordering, //
+    },
+};
 use kernel::{
-    bindings, c_str,
+    bindings,
     eventfd::EventFd,
-    ioctl::{_IO, _IOR, _IOWR},
-    miscdevice::{MiscDevice, MiscDeviceRegistration},
+    fs::File,
+    ioctl::{
+        _IO,
+        _IOR,
+        _IOWR, //
+    },
+    miscdevice::{
+        MiscDevice,
+        MiscDeviceOptions,
+        MiscDeviceRegistration, //
+    },
+    module::this_module,
     new_mutex,
     prelude::*,
-    sync::rcu_tasks::{self, CallFlavour, Flavour, RcuHead, RcuTasksItem, TasksRude, TasksTrace},
-    sync::{Arc, Mutex},
+    sync::{
+        aref::ARef,
+        rcu_tasks::{
+            self,
+            CallFlavour,
+            Flavour,
+            RcuHead,
+            RcuTasksItem,
+            TasksRude,
+            TasksTrace, //
+        },
+        Arc,
+        Mutex, //
+    },
     task::Task,
-    task_work::{self, Notify, TaskWork, TaskWorkItem},
-    types::ARef,
+    task_work::{
+        self,
+        Notify,
+        TaskWork,
+        TaskWorkItem, //
+    },
+    time::{
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+    types::ForeignOwnable,
     uaccess::UserSlice,
-    vhost_task::{VhostTask, VhostWorker, WorkerContext},
+    vhost_task::{
+        VhostTask,
+        VhostWorker,
+        WorkerContext, //
+    },
 };
 
 module! {
     type: Selftest,
     name: "rust_vhost_selftest",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "Test driver for the vhost_task and task_work abstractions",
     license: "GPL",
 }
@@ -107,14 +153,17 @@ struct Worker {
     calls: AtomicU64,
     repeat: AtomicU32,
     killed: AtomicBool,
+    /// When the worker was made: `ping_at` counts from here.
+    epoch: Instant<Monotonic>,
     ping: AtomicU64,
+    /// Nanoseconds from `epoch` to the worker's answer to the last ping.
     ping_at: AtomicU64,
     files: AtomicI64,
 }
 
-fn now_ns() -> u64 {
-    // SAFETY: No preconditions.
-    unsafe { bindings::ktime_get() as u64 }
+/// Nanoseconds since `epoch`.
+fn ns_since(epoch: &Instant<Monotonic>) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(0)
 }
 
 impl VhostWorker for Worker {
@@ -132,7 +181,7 @@ impl VhostWorker for Worker {
         }
         ctx.set_running();
         if pinged {
-            self.ping_at.store(now_ns(), Ordering::Relaxed);
+            self.ping_at.store(ns_since(&self.epoch), Ordering::Relaxed);
             self.ping.store(2, Ordering::Release);
         }
         if repeat {
@@ -236,7 +285,7 @@ fn rcu_run(n: usize) -> Result<isize> {
 }
 
 /// Every cancel path, on the calling task, from module code. Returns the failed step, or 0.
-fn tw_cancel(file: &File) -> Result<isize> {
+fn tw_cancel(file: &DevFile) -> Result<isize> {
     let cur = current!();
     let probe = || {
         KBox::pin(
@@ -292,13 +341,13 @@ struct FileTw {
 }
 
 #[pin_data]
-struct File {
+struct DevFile {
     #[pin]
     worker: Mutex<Option<VhostTask<Worker>>>,
     tw: Arc<FileTw>,
 }
 
-impl File {
+impl DevFile {
     fn with_worker<R>(&self, f: impl FnOnce(&VhostTask<Worker>) -> R) -> Result<R> {
         let guard = self.worker.lock();
         guard.as_ref().map(f).ok_or(ENXIO)
@@ -325,20 +374,17 @@ fn task_by_tid(tid: usize) -> Result<ARef<Task>> {
         let pid = bindings::find_get_pid(tid);
         let task = bindings::get_pid_task(pid, bindings::pid_type_PIDTYPE_PID);
         bindings::put_pid(pid);
-        if task.is_null() {
-            return Err(ESRCH);
-        }
-        Ok(ARef::from_raw(core::ptr::NonNull::new_unchecked(
-            task.cast(),
-        )))
+        let task = NonNull::new(task).ok_or(ESRCH)?;
+        Ok(ARef::from_raw(task.cast()))
     }
 }
 
-fn wait_until(mut cond: impl FnMut() -> bool, timeout_ns: u64) -> Result {
-    let end = now_ns() + timeout_ns;
+/// Waits, yielding the CPU, until `cond` holds or `timeout` has passed.
+fn wait_until(mut cond: impl FnMut() -> bool, timeout: Delta) -> Result {
+    let start = Instant::<Monotonic>::now();
     while !cond() {
-        if now_ns() > end {
-            return Err(Error::from_errno(-(bindings::ETIMEDOUT as i32)));
+        if start.elapsed() > timeout {
+            return Err(ETIMEDOUT);
         }
         // SAFETY: Process context, no locks held.
         unsafe { bindings::schedule() };
@@ -348,13 +394,16 @@ fn wait_until(mut cond: impl FnMut() -> bool, timeout_ns: u64) -> Result {
 
 /// The least a worker does for a round trip: see the ping, stamp it, answer.
 struct PingWorker {
+    epoch: Instant<Monotonic>,
     ping: AtomicU64,
+    /// Nanoseconds from `epoch` to the last answer.
     at: AtomicU64,
 }
 
 impl PingWorker {
-    const fn new() -> Self {
+    fn new() -> Self {
         Self {
+            epoch: Instant::now(),
             ping: AtomicU64::new(0),
             at: AtomicU64::new(0),
         }
@@ -365,7 +414,7 @@ impl PingWorker {
         if self.ping.load(Ordering::Acquire) != 1 {
             return false;
         }
-        self.at.store(now_ns(), Ordering::Relaxed);
+        self.at.store(ns_since(&self.epoch), Ordering::Relaxed);
         self.ping.store(2, Ordering::Release);
         true
     }
@@ -374,10 +423,13 @@ impl PingWorker {
     fn median(&self, n: usize, wake: impl Fn()) -> Result<u64> {
         let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
-            let t0 = now_ns();
+            let t0 = ns_since(&self.epoch);
             self.ping.store(1, Ordering::Release);
             wake();
-            wait_until(|| self.ping.load(Ordering::Acquire) == 2, 1_000_000_000)?;
+            wait_until(
+                || self.ping.load(Ordering::Acquire) == 2,
+                Delta::from_secs(1),
+            )?;
             self.ping.store(0, Ordering::Relaxed);
             v.push(
                 self.at.load(Ordering::Relaxed).saturating_sub(t0),
@@ -401,14 +453,16 @@ impl VhostWorker for PingWorker {
     fn killed(&self) {}
 }
 
-/// The C worker's data: one user at a time (`PING_C_BUSY`).
-static PING_C: PingWorker = PingWorker::new();
-
+/// The C worker's function.
+///
 /// # Safety
 ///
-/// Only for `vhost_task_create` in `ping_c`.
-unsafe extern "C" fn ping_c_fn(_data: *mut core::ffi::c_void) -> bool {
-    let r = PING_C.answer();
+/// Only for `vhost_task_create` in `ping_c`: `data` is the [`PingWorker`] that `ping_c` keeps
+/// alive until the task is stopped.
+unsafe extern "C" fn ping_c_fn(data: *mut c_void) -> bool {
+    // SAFETY: As the caller promises.
+    let w = unsafe { &*data.cast::<PingWorker>() };
+    let r = w.answer();
     if r {
         // SAFETY: Called on the worker thread, which may run now that it has work.
         unsafe { bindings::vhost_task_set_current_running() };
@@ -416,22 +470,27 @@ unsafe extern "C" fn ping_c_fn(_data: *mut core::ffi::c_void) -> bool {
     r
 }
 
+/// The C worker's `SIGKILL` handler.
+///
 /// # Safety
 ///
 /// Only for `vhost_task_create` in `ping_c`.
-unsafe extern "C" fn ping_c_kill(_data: *mut core::ffi::c_void) {}
+unsafe extern "C" fn ping_c_kill(_data: *mut c_void) {}
 
 /// `n` round trips through the bare C API, as a C driver would write them.
 fn ping_c(n: usize) -> Result<u64> {
-    let name = c_str!("vhost-ping-c");
-    // SAFETY: The functions match the C prototypes and need no data; the task is stopped
-    // before this returns.
+    let w = KBox::new(PingWorker::new(), GFP_KERNEL)?;
+    let data = core::ptr::from_ref::<PingWorker>(&w)
+        .cast_mut()
+        .cast::<c_void>();
+    // SAFETY: The functions match the C prototypes; `data` is `w`, which outlives the task: it
+    // is stopped before this returns.
     let vtsk = unsafe {
         bindings::vhost_task_create(
             Some(ping_c_fn),
             Some(ping_c_kill),
-            core::ptr::null_mut(),
-            name.as_char_ptr(),
+            data,
+            c"vhost-ping-c".as_ptr(),
         )
     };
     let vtsk = kernel::error::from_err_ptr(vtsk)?;
@@ -441,46 +500,40 @@ fn ping_c(n: usize) -> Result<u64> {
     // SAFETY: `vtsk` was just created.
     unsafe { bindings::vhost_task_start(vtsk) };
     // SAFETY: `vtsk` is started and not stopped until below.
-    let r = PING_C.median(n, || unsafe { bindings::vhost_task_wake(vtsk) });
+    let r = w.median(n, || unsafe { bindings::vhost_task_wake(vtsk) });
     // SAFETY: `vtsk` is started, and stopped once, here.
     unsafe { bindings::vhost_task_stop(vtsk) };
     r
 }
 
 fn ping_cmp(arg: usize) -> Result<isize> {
-    let n = UserSlice::new(arg as _, 8).reader().read::<u64>()? as usize;
+    let n = UserSlice::new(UserPtr::from_addr(arg), 8)
+        .reader()
+        .read::<u64>()? as usize;
     if n == 0 || n > 1_000_000 {
         return Err(EINVAL);
     }
     let w = Arc::new(PingWorker::new(), GFP_KERNEL)?;
-    let t = VhostTask::start(&THIS_MODULE, w)?;
+    let t = VhostTask::start(this_module::<LocalModule>(), w)?;
     let rust = t.data().median(n, || t.wake())?;
     drop(t);
-    if PING_C_BUSY.swap(true, Ordering::Acquire) {
-        return Err(EBUSY);
-    }
-    let c = ping_c(n);
-    PING_C_BUSY.store(false, Ordering::Release);
-    let c = c?;
+    let c = ping_c(n)?;
     put_u64s(arg, [n as u64, rust, c])
 }
 
-/// Whether `PING_C` is in use.
-static PING_C_BUSY: AtomicBool = AtomicBool::new(false);
-
 fn put_u64s<const N: usize>(arg: usize, vals: [u64; N]) -> Result<isize> {
-    let mut w = UserSlice::new(arg as _, N * 8).writer();
+    let mut w = UserSlice::new(UserPtr::from_addr(arg), N * 8).writer();
     for v in vals {
         w.write(&v)?;
     }
     Ok(0)
 }
 
-impl MiscDevice for File {
-    type Ptr = Pin<KBox<File>>;
-    const OWNER: &'static ThisModule = &THIS_MODULE;
+#[vtable]
+impl MiscDevice for DevFile {
+    type Ptr = Pin<KBox<DevFile>>;
 
-    fn open() -> Result<Pin<KBox<File>>> {
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<DevFile>) -> Result<Pin<KBox<DevFile>>> {
         let tw = Arc::new(
             FileTw {
                 ran: AtomicU64::new(0),
@@ -489,7 +542,7 @@ impl MiscDevice for File {
             GFP_KERNEL,
         )?;
         KBox::pin_init(
-            pin_init!(File {
+            pin_init!(DevFile {
                 worker <- new_mutex!(None),
                 tw,
             }),
@@ -497,7 +550,7 @@ impl MiscDevice for File {
         )
     }
 
-    fn ioctl(this: Pin<&File>, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(this: Pin<&DevFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
             VT_START => {
                 let mut guard = this.worker.lock();
@@ -511,13 +564,14 @@ impl MiscDevice for File {
                         calls: AtomicU64::new(0),
                         repeat: AtomicU32::new(0),
                         killed: AtomicBool::new(false),
+                        epoch: Instant::now(),
                         ping: AtomicU64::new(0),
                         ping_at: AtomicU64::new(0),
                         files: AtomicI64::new(0),
                     },
                     GFP_KERNEL,
                 )?;
-                *guard = Some(VhostTask::start(&THIS_MODULE, w)?);
+                *guard = Some(VhostTask::start(this_module::<LocalModule>(), w)?);
                 Ok(0)
             }
             VT_KICK => this.with_worker(|w| {
@@ -535,7 +589,7 @@ impl MiscDevice for File {
                     let d = w.data();
                     wait_until(
                         || d.done.load(Ordering::Acquire) == d.queued.load(Ordering::Acquire),
-                        10_000_000_000,
+                        Delta::from_secs(10),
                     )
                 })?
                 .map(|()| 0),
@@ -559,12 +613,12 @@ impl MiscDevice for File {
             }
             VT_PING => this.with_worker(|w| {
                 let d = w.data();
-                let t0 = now_ns();
+                let t0 = ns_since(&d.epoch);
                 d.ping.store(1, Ordering::Release);
                 w.wake();
-                wait_until(|| d.ping.load(Ordering::Acquire) == 2, 1_000_000_000)?;
+                wait_until(|| d.ping.load(Ordering::Acquire) == 2, Delta::from_secs(1))?;
                 d.ping.store(0, Ordering::Relaxed);
-                Ok((d.ping_at.load(Ordering::Relaxed) - t0) as isize)
+                Ok(d.ping_at.load(Ordering::Relaxed).saturating_sub(t0) as isize)
             })?,
             VT_PING_CMP => ping_cmp(arg),
             TW_RESUME => this.queue(current!(), Notify::Resume),
@@ -618,9 +672,12 @@ impl MiscDevice for File {
 
 struct Selftest;
 
+/// The registration as [`REG`] holds it.
+type Reg = Pin<KBox<MiscDeviceRegistration<DevFile>>>;
+
 /// The device's registration, owned here so that `MISC_DEREGISTER` can drop it while files are
-/// open: null once dropped.
-static REG: AtomicPtr<MiscDeviceRegistration<File>> = AtomicPtr::new(core::ptr::null_mut());
+/// open: a [`Reg`] made foreign by [`ForeignOwnable::into_foreign`], or null once dropped.
+static REG: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Drops the registration, if it is still there.
 fn deregister() -> bool {
@@ -628,9 +685,8 @@ fn deregister() -> bool {
     if p.is_null() {
         return false;
     }
-    // SAFETY: `p` came from `KBox::into_raw` of a pinned registration in `init`, and the swap
-    // made us its only owner; it is put back into a `Pin<KBox>` to be dropped in place.
-    drop(unsafe { Pin::new_unchecked(KBox::from_raw(p)) });
+    // SAFETY: `p` came from `Reg::into_foreign` in `init`, and the swap made us its only owner.
+    drop(unsafe { Reg::from_foreign(p) });
     true
 }
 
@@ -709,15 +765,13 @@ impl kernel::Module for Selftest {
             "rcu_tasks free from module init: errno {}\n",
             fr.err().map_or(0, |e| e.error.to_errno())
         );
-        let reg = KBox::pin_init(
-            MiscDeviceRegistration::register(c_str!("rust-vhost-selftest"), module),
+        let reg: Reg = KBox::pin_init(
+            MiscDeviceRegistration::register(MiscDeviceOptions {
+                name: c"rust-vhost-selftest",
+            }),
             GFP_KERNEL,
         )?;
-        // SAFETY: The registration stays pinned: it is only put back into a `Pin<KBox>`.
-        REG.store(
-            KBox::into_raw(unsafe { Pin::into_inner_unchecked(reg) }),
-            Ordering::Release,
-        );
+        REG.store(reg.into_foreign(), Ordering::Release);
         Ok(Self)
     }
 }

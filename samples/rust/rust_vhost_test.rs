@@ -22,7 +22,7 @@
 //!   generation stays. So a worker stuck in a user fault (a ring page behind userfaultfd or
 //!   FUSE that is never served) holds no read side open: it stalls its own device, never the
 //!   system's Tasks Trace grace periods (sleepable BPF waits for those). Plain RCU would serve
-//!   as well for a read side this short; the `kernel` crate of 6.12 has no `call_rcu()`
+//!   as well for a read side this short; the `kernel` crate has no `call_rcu()`
 //!   binding, and Tasks Trace readers cost about as little.
 //! - **task_work**: the flush, C's `vhost_dev_flush()`. A change of what the worker reads must
 //!   not return while a pass that may use the old value runs (C holds `vq->mutex` across the
@@ -56,32 +56,76 @@
 //! The device node is `/dev/vhost-test` unless the `name` parameter says otherwise, so that it
 //! can be loaded next to the C module: `insmod rust_vhost_test.ko name=vhost-test-rust`.
 
-use core::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{
+    fence,
+    AtomicBool,
+    AtomicU64,
+    Ordering, //
+};
 use kernel::{
-    c_str,
-    eventfd::{self, EventFd, WatchTarget},
-    ioctl::{_IO, _IOR, _IOW, _IOWR},
-    miscdevice::{MiscDevice, MiscDeviceRegistration},
-    new_condvar, new_mutex,
+    eventfd::{
+        self,
+        EventFd,
+        WatchTarget, //
+    },
+    fs::File,
+    ioctl::{
+        _IO,
+        _IOR,
+        _IOW,
+        _IOWR, //
+    },
+    miscdevice::{
+        MiscDevice,
+        MiscDeviceOptions,
+        MiscDeviceRegistration, //
+    },
+    module::this_module,
+    new_mutex,
     prelude::*,
-    sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace, TracePointer},
-    sync::{Arc, CondVar, Mutex},
-    task_work::{self, Notify, TaskWork, TaskWorkItem},
-    uaccess::{access_ok, get_user, put_user, UserSlice, UserSliceReader},
-    vhost_task::{VhostTask, VhostWorker, WorkerContext},
+    sync::{
+        rcu_tasks::{
+            CallFlavour,
+            RcuHead,
+            TasksTrace,
+            TracePointer, //
+        },
+        Arc,
+        Completion,
+        Mutex, //
+    },
+    task_work::{
+        self,
+        Notify,
+        TaskWork,
+        TaskWorkItem, //
+    },
+    uaccess::{
+        access_ok,
+        get_user,
+        put_user,
+        UserSlice,
+        UserSliceReader, //
+    },
+    vhost_task::{
+        VhostTask,
+        VhostWorker,
+        WorkerContext, //
+    },
+    ThisModule,
 };
 
 module! {
     type: RustVhostTest,
     name: "rust_vhost_test",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "vhost-test device (drivers/vhost/test.c) in Rust",
     license: "GPL",
 }
 
 kernel::module_str_param! {
     /// The name of the device node under `/dev`.
-    static NAME: "name" = c_str!("vhost-test"), "device node name (default: vhost-test)";
+    static NAME: "name" = c"vhost-test", "device node name (default: vhost-test)";
 }
 
 // The ioctl ABI, from include/uapi/linux/vhost.h and drivers/vhost/test.h. Structures are
@@ -195,7 +239,7 @@ impl RingCfg {
     }
 
     fn get_u16(&self, uaddr: usize) -> Result<u16> {
-        Ok(self.u16_from(get_user::<u16>(uaddr)?.to_ne_bytes()))
+        Ok(self.u16_from(get_user::<u16>(UserPtr::from_addr(uaddr))?.to_ne_bytes()))
     }
 
     fn put_u16(&self, uaddr: usize, v: u16) -> Result {
@@ -204,13 +248,13 @@ impl RingCfg {
         } else {
             v
         };
-        put_user(uaddr, v)
+        put_user(UserPtr::from_addr(uaddr), v)
     }
 
     fn read_desc(&self, uaddr: usize) -> Result<Desc> {
         // A fixed-size read: one `_copy_from_user()`, as C's `copy_from_user()` of a constant
         // size, rather than the checked slice copy.
-        let b = UserSlice::new(uaddr, 16).reader().read::<[u8; 16]>()?;
+        let b = user_slice(uaddr, 16).reader().read::<[u8; 16]>()?;
         Ok(self.decode_desc(&b))
     }
 
@@ -272,7 +316,7 @@ impl RingCfg {
             let r = self.region_at(at)?;
             let off = at - r.gpa;
             let n = (buf.len() - done).min((r.size - off) as usize);
-            UserSlice::new((r.uaddr + off) as usize, n)
+            user_slice((r.uaddr + off) as usize, n)
                 .reader()
                 .read_slice(&mut buf[done..done + n])?;
             done += n;
@@ -287,7 +331,7 @@ impl RingCfg {
         let r = self.region_at(gpa)?;
         let off = gpa - r.gpa;
         if r.size - off >= 16 {
-            return UserSlice::new((r.uaddr + off) as usize, 16)
+            return user_slice((r.uaddr + off) as usize, 16)
                 .reader()
                 .read::<[u8; 16]>();
         }
@@ -608,8 +652,8 @@ impl Worker {
         };
         // A used element is 4-byte aligned: two 4-byte stores (the length is 0 in any order).
         let at = cfg.used_ring_addr(ring.last_used_idx);
-        put_user(at, id)?;
-        put_user(at + 4, 0u32)?;
+        put_user(UserPtr::from_addr(at), id)?;
+        put_user(UserPtr::from_addr(at + 4), 0u32)?;
         // As C, the device's own index moves once the element is written, even if the write of
         // the driver's copy below fails.
         let new = ring.last_used_idx.wrapping_add(1);
@@ -702,7 +746,7 @@ impl Walk {
     fn add(&mut self, cfg: &RingCfg, d: &Desc) -> Result {
         let n = cfg.pieces(d.addr, u64::from(d.len))?;
         if self.pieces + n > UIO_MAXIOV {
-            return Err(enobufs());
+            return Err(ENOBUFS);
         }
         self.pieces += n;
         if d.flags & VRING_DESC_F_WRITE != 0 {
@@ -736,9 +780,7 @@ unsafe impl WatchTarget for Kick {
 #[pin_data]
 struct Flush {
     #[pin]
-    done: Mutex<bool>,
-    #[pin]
-    cv: CondVar,
+    done: Completion,
     work: TaskWork<Flush>,
 }
 kernel::impl_has_task_work! { impl HasTaskWork<Flush> for Flush { self.work } }
@@ -747,8 +789,7 @@ impl TaskWorkItem for Flush {
     type Pointer = Arc<Flush>;
 
     fn run(this: Arc<Flush>) {
-        *this.done.lock() = true;
-        this.cv.notify_all();
+        this.done.complete_all();
     }
 }
 
@@ -781,18 +822,14 @@ fn flush(task: &VhostTask<Worker>, f: Arc<Flush>) {
         }
     }
     task.wake();
-    let mut done = f.done.lock();
-    while !*done {
-        f.cv.wait(&mut done);
-    }
+    f.done.wait_for_completion();
 }
 
 /// Allocates a flush item, before anything is changed that would need it.
 fn new_flush() -> Result<Arc<Flush>> {
     counted(Arc::pin_init(
         pin_init!(Flush {
-            done <- new_mutex!(false),
-            cv <- new_condvar!(),
+            done <- Completion::new(),
             work: TaskWork::new(),
         }),
         GFP_KERNEL,
@@ -839,9 +876,9 @@ impl Inner {
         } else {
             0
         };
-        access_ok(desc, 16 * num)
-            && access_ok(avail, 4 + 2 * num + event)
-            && access_ok(used, 4 + 8 * num + event)
+        access_ok(UserPtr::from_addr(desc), 16 * num)
+            && access_ok(UserPtr::from_addr(avail), 4 + 2 * num + event)
+            && access_ok(UserPtr::from_addr(used), 4 + 8 * num + event)
     }
 
     fn ring_state_is_idle(&self) -> Result {
@@ -934,8 +971,11 @@ impl Inner {
         let mut ring = t.data().ring.lock();
         // As vhost_update_used_flags(): the driver sees the device's flags from the start.
         let flags = ring.used_flags;
-        put_user(used, if le { flags.to_le() } else { flags })?;
-        let used_idx = get_user::<u16>(used + 2)?;
+        put_user(
+            UserPtr::from_addr(used),
+            if le { flags.to_le() } else { flags },
+        )?;
+        let used_idx = get_user::<u16>(UserPtr::from_addr(used + 2))?;
         ring.last_used_idx = if le { u16::from_le(used_idx) } else { used_idx };
         ring.signalled_used_valid = false;
         Ok(())
@@ -971,7 +1011,7 @@ impl Dev {
             }),
             GFP_KERNEL,
         ))?;
-        let task = VhostTask::start(&THIS_MODULE, worker)?;
+        let task = VhostTask::start(this(), worker)?;
         inner.owner = Some(counted(Arc::new(task, GFP_KERNEL))?);
         Ok(0)
     }
@@ -1031,12 +1071,12 @@ impl Dev {
         Ok(())
     }
 
-    fn set_mem_table(inner: &mut Inner, arg: usize) -> Result<isize> {
+    fn set_mem_table(inner: &mut Inner, arg: UserPtr) -> Result<isize> {
         inner.owner()?;
         let mut r = UserSlice::new(arg, usize::MAX).reader();
         let (nregions, padding) = read_state(&mut r)?;
         if padding != 0 {
-            return Err(eopnotsupp());
+            return Err(EOPNOTSUPP);
         }
         if nregions > MAX_REGIONS {
             return Err(E2BIG);
@@ -1057,7 +1097,7 @@ impl Dev {
             // C checks a region against the user range only for a running ring (and the
             // copies check every access); a user address that wraps is refused here too.
             if uaddr.checked_add(size).is_none()
-                || (inner.backend && !access_ok(uaddr as usize, size as usize))
+                || (inner.backend && !access_ok(UserPtr::from_addr(uaddr as usize), size as usize))
             {
                 return Err(EFAULT);
             }
@@ -1068,7 +1108,7 @@ impl Dev {
         Ok(0)
     }
 
-    fn set_vring_addr(inner: &mut Inner, arg: usize) -> Result<isize> {
+    fn set_vring_addr(inner: &mut Inner, arg: UserPtr) -> Result<isize> {
         inner.owner()?;
         let mut r = UserSlice::new(arg, 40).reader();
         let (index, flags) = read_state(&mut r)?;
@@ -1079,12 +1119,12 @@ impl Dev {
             r.read::<u64>()?,
         );
         if index != 0 {
-            return Err(enobufs());
+            return Err(ENOBUFS);
         }
         // `VHOST_VRING_F_LOG` is the only flag. It is accepted and has no effect: without
         // `VHOST_F_LOG_ALL` and a log base nothing is logged.
         if flags & !1 != 0 {
-            return Err(eopnotsupp());
+            return Err(EOPNOTSUPP);
         }
         // As vhost_vring_set_addr(): avail, used and the log address aligned (not desc), and
         // the addresses checked here only while the backend runs, else when it starts.
@@ -1105,11 +1145,11 @@ impl Dev {
         Ok(0)
     }
 
-    fn set_vring_fd(inner: &mut Inner, arg: usize, kick: bool) -> Result<isize> {
+    fn set_vring_fd(inner: &mut Inner, arg: UserPtr, kick: bool) -> Result<isize> {
         let t = inner.owner()?.clone();
         let (index, fd) = read_state(&mut UserSlice::new(arg, 8).reader())?;
         if index != 0 {
-            return Err(enobufs());
+            return Err(ENOBUFS);
         }
         let fd = fd as i32;
         if kick {
@@ -1117,7 +1157,7 @@ impl Dev {
             let new = if fd == -1 {
                 None
             } else {
-                Some(counted(eventfd::Watch::new(&THIS_MODULE, fd, Kick(t)))?)
+                Some(counted(eventfd::Watch::new(this(), fd, Kick(t)))?)
             };
             inner.kick = new;
         } else {
@@ -1132,7 +1172,7 @@ impl Dev {
         Ok(0)
     }
 
-    fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(&self, cmd: u32, arg: UserPtr) -> Result<isize> {
         match cmd {
             VHOST_GET_FEATURES => {
                 UserSlice::new(arg, 8).writer().write(&FEATURES)?;
@@ -1161,7 +1201,7 @@ impl Dev {
             VHOST_SET_FEATURES => {
                 let f = UserSlice::new(arg, 8).reader().read::<u64>()?;
                 if f & !FEATURES != 0 {
-                    return Err(eopnotsupp());
+                    return Err(EOPNOTSUPP);
                 }
                 // test.c's vhost_test_set_features() does not ask for the owner.
                 inner.features = f;
@@ -1172,7 +1212,7 @@ impl Dev {
                 inner.owner()?;
                 let (index, num) = read_state(&mut UserSlice::new(arg, 8).reader())?;
                 if index != 0 {
-                    return Err(enobufs());
+                    return Err(ENOBUFS);
                 }
                 inner.ring_state_is_idle()?;
                 if num == 0 || num > MAX_NUM || !num.is_power_of_two() {
@@ -1184,7 +1224,7 @@ impl Dev {
                 let t = inner.owner()?.clone();
                 let (index, base) = read_state(&mut UserSlice::new(arg, 8).reader())?;
                 if index != 0 {
-                    return Err(enobufs());
+                    return Err(ENOBUFS);
                 }
                 inner.ring_state_is_idle()?;
                 let base = u16::try_from(base).map_err(|_| EINVAL)?;
@@ -1196,7 +1236,7 @@ impl Dev {
                 let t = inner.owner()?.clone();
                 let index = UserSlice::new(arg, 4).reader().read::<u32>()?;
                 if index != 0 {
-                    return Err(enobufs());
+                    return Err(ENOBUFS);
                 }
                 // Where the worker is once its current pass is over: it holds the lock for a pass.
                 let base = u32::from(t.data().ring.lock().last_avail_idx);
@@ -1223,7 +1263,7 @@ impl Dev {
                 inner.owner()?;
                 let (index, fd) = read_state(&mut UserSlice::new(arg, 8).reader())?;
                 if index != 0 {
-                    return Err(enobufs());
+                    return Err(ENOBUFS);
                 }
                 if fd as i32 == -1 {
                     Self::stop_backend(&mut inner)?;
@@ -1236,7 +1276,7 @@ impl Dev {
                 // vhost_vring_ioctl() reads a ring index from the argument before it does.
                 inner.owner()?;
                 if UserSlice::new(arg, 4).reader().read::<u32>()? != 0 {
-                    return Err(enobufs());
+                    return Err(ENOBUFS);
                 }
                 return Err(ENOTTY);
             }
@@ -1245,21 +1285,11 @@ impl Dev {
     }
 }
 
-/// `EOPNOTSUPP`, which C vhost returns for what it does not support.
-fn eopnotsupp() -> Error {
-    Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))
-}
-
-/// `ENOBUFS`, which C vhost returns for a ring index it does not have.
-fn enobufs() -> Error {
-    Error::from_errno(-(kernel::bindings::ENOBUFS as i32))
-}
-
+#[vtable]
 impl MiscDevice for Dev {
     type Ptr = Pin<KBox<Dev>>;
-    const OWNER: &'static ThisModule = &THIS_MODULE;
 
-    fn open() -> Result<Pin<KBox<Dev>>> {
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Dev>) -> Result<Pin<KBox<Dev>>> {
         counted(KBox::pin_init(
             pin_init!(Dev {
                 inner <- new_mutex!(Inner::default()),
@@ -1268,7 +1298,7 @@ impl MiscDevice for Dev {
         ))
     }
 
-    fn release(dev: Pin<KBox<Dev>>) {
+    fn release(dev: Pin<KBox<Dev>>, _file: &File) {
         // Without the check, the reset cannot fail.
         let _ = dev.reset(false);
         drop(dev);
@@ -1278,17 +1308,31 @@ impl MiscDevice for Dev {
         TasksTrace::barrier();
     }
 
-    fn ioctl(dev: Pin<&Dev>, cmd: u32, arg: usize) -> Result<isize> {
-        dev.get_ref().ioctl(cmd, arg)
+    // `compat_ioctl` is left out: the misc device then uses `compat_ptr_ioctl`, as test.c does.
+    fn ioctl(dev: Pin<&Dev>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        dev.get_ref().ioctl(cmd, UserPtr::from_addr(arg))
     }
 }
 
-struct RustVhostTest {
-    _dev: Pin<KBox<MiscDeviceRegistration<Dev>>>,
+/// This module, which the worker threads and the kick watches hold while they run its code.
+fn this() -> &'static ThisModule {
+    this_module::<LocalModule>()
 }
 
-impl Drop for RustVhostTest {
-    fn drop(&mut self) {
+/// A user slice at a ring or memory-table address.
+fn user_slice(uaddr: usize, len: usize) -> UserSlice {
+    UserSlice::new(UserPtr::from_addr(uaddr), len)
+}
+
+#[pin_data(PinnedDrop)]
+struct RustVhostTest {
+    #[pin]
+    dev: MiscDeviceRegistration<Dev>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for RustVhostTest {
+    fn drop(self: Pin<&mut Self>) {
         pr_info!(
             "{} buffers used, {} allocations made since load\n",
             BUFFERS.load(Ordering::Relaxed),
@@ -1297,11 +1341,17 @@ impl Drop for RustVhostTest {
     }
 }
 
-impl kernel::Module for RustVhostTest {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+impl kernel::InPlaceModule for RustVhostTest {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // The loader keeps the parameter's string until the module is freed, after its exit
+        // has dropped the registration.
         let name = NAME.get();
-        let dev = KBox::pin_init(MiscDeviceRegistration::register(name, module), GFP_KERNEL)?;
-        pr_info!("/dev/{} registered\n", name);
-        Ok(Self { _dev: dev })
+        try_pin_init!(Self {
+            dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name }),
+        })
+        .pin_chain(move |_| {
+            pr_info!("/dev/{} registered\n", name);
+            Ok(())
+        })
     }
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # A misc registration dropped while files are open: the files keep working
-# (their f_op is the type's static table, which holds the module), and the
-# module unloads once they are closed.
+# (their f_op is kernel::miscdevice's static table for the type, whose owner
+# is the module that implements it, so each open file holds the module), and
+# the module unloads once they are closed.
 . /tests/lib.sh
 load rust_vhost_selftest
 selftest misc-dereg
