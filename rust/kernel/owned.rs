@@ -6,8 +6,24 @@
 //! C lists such as a task's task work or an RCU callback list hold an item through a field
 //! embedded in it. While the item is on such a list, the list owns it: the Rust owning pointer is
 //! turned into a raw pointer to the item, and turned back when C hands the item back.
-//! [`ForeignOwnable`](crate::types::ForeignOwnable) does not fit, since its raw pointer need not
-//! point at the item.
+//!
+//! # Why not `ForeignOwnable`
+//!
+//! [`ForeignOwnable`](crate::types::ForeignOwnable) is the kernel's trait for handing ownership
+//! to C, and it is what file private data and driver data use. It does not fit these lists, and
+//! building them on it would make their soundness rest on promises it does not make:
+//!
+//! - its foreign pointer need not point at the item (for [`Arc`] it points at the `ArcInner`),
+//!   while a C list gives back a pointer to the `callback_head` embedded in the item;
+//! - its contract does not say that the item stays at one address while it is foreign-owned,
+//!   which a `callback_head` linked into a C list needs;
+//! - any crate may implement it, for any type: a list built on it would trust every
+//!   implementation;
+//! - it cannot say whether a pointer is its item's only owner, which lets a `Pin<KBox>` item skip
+//!   the "already queued" flag (see [`OwnedPointer::UNIQUE`]).
+//!
+//! [`OwnedPointer`] is sealed and has exactly the two implementations whose behaviour the lists
+//! rely on: [`Arc`] and `Pin<KBox>`.
 //!
 //! # Module lifetime
 //!
@@ -18,10 +34,22 @@
 //! unloaded while a list may still call into it, and no module code runs after the reference is
 //! gone. Entries are `static`s that the `impl_has_*!` macros make in the crate that declares the
 //! item type, so the function and the module always belong together, whichever crate queues.
-use crate::{alloc::KBox, bindings, error::Error, sync::Arc, types::Opaque};
-use core::pin::Pin;
-use core::ptr;
-use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::{
+    alloc::KBox,
+    bindings,
+    error::Error,
+    sync::Arc,
+    types::Opaque, //
+};
+use core::{
+    pin::Pin,
+    ptr,
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    }, //
+};
 
 mod private {
     pub trait Sealed {}
@@ -44,7 +72,6 @@ mod private {
 ///
 /// ```
 /// use kernel::owned::OwnedPointer;
-/// use kernel::prelude::*;
 ///
 /// let b = KBox::pin(7u32, GFP_KERNEL)?;
 /// let raw = OwnedPointer::into_raw(b);
@@ -251,7 +278,7 @@ impl RawHead {
     pub(crate) unsafe fn prepare(this: *mut Self, entry: &'static Entry) {
         // SAFETY: The caller promises that `this` is valid and that we may write it.
         unsafe {
-            *Opaque::raw_get(ptr::addr_of!((*this).entry)) = entry;
+            *Opaque::cast_into(&raw const (*this).entry) = entry;
             (*Self::callback_head(this)).func = Some(trampoline);
         }
     }
@@ -268,7 +295,7 @@ impl RawHead {
         // `trampoline` are `RawHead`s (set by `prepare`), so the second read is in bounds.
         unsafe {
             (*head).func.map(|f| f as usize) == Some(ours)
-                && *Opaque::raw_get(ptr::addr_of!((*head.cast::<Self>()).entry)) == entry
+                && *Opaque::cast_into(&raw const (*head.cast::<Self>()).entry) == entry
         }
     }
 }
@@ -288,7 +315,7 @@ impl RawHead {
 pub(crate) unsafe extern "C" fn trampoline(head: *mut bindings::callback_head) {
     // SAFETY: By the safety rule, `head` is the first field of a queued `RawHead`, whose `entry`
     // points at a `'static` entry. It is read before `func` consumes the item.
-    let entry = unsafe { &**Opaque::raw_get(ptr::addr_of!((*head.cast::<RawHead>()).entry)) };
+    let entry = unsafe { &**Opaque::cast_into(&raw const (*head.cast::<RawHead>()).entry) };
     let owner = entry.owner;
     // SAFETY: By the invariants of `Entry`, `func` consumes an item queued with `entry`; the
     // module reference keeps its code alive.
@@ -323,20 +350,13 @@ pub(crate) fn get_module(owner: *mut bindings::module) -> bool {
     true
 }
 
-/// Whether code of `owner` may start something that outlives the current call: `owner` is null
-/// (built-in code) or live (see [`module_is_live`]).
-#[inline]
-pub(crate) fn module_is_usable(owner: *mut bindings::module) -> bool {
-    owner.is_null() || module_is_live(owner)
-}
-
 /// Whether `module` has finished its init function successfully and is not going away. A
 /// module that was live and holds a reference taken by [`get_module`] stays live.
 #[inline(never)]
 fn module_is_live(module: *mut bindings::module) -> bool {
     // SAFETY: `module` is alive (see `get_module`); `state` changes under us, hence the volatile
     // read of the whole enum.
-    let state = unsafe { ptr::read_volatile(ptr::addr_of!((*module).state)) };
+    let state = unsafe { ptr::read_volatile(&raw const (*module).state) };
     state == bindings::module_state_MODULE_STATE_LIVE
 }
 
