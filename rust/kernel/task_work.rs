@@ -32,10 +32,19 @@
 //! # Examples
 //!
 //! ```
-//! use kernel::prelude::*;
-//! use kernel::sync::Arc;
-//! use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
-//! use core::sync::atomic::{AtomicU32, Ordering};
+//! use core::sync::atomic::{
+//!     AtomicU32,
+//!     Ordering, //
+//! };
+//! use kernel::{
+//!     sync::Arc,
+//!     task_work::{
+//!         self,
+//!         Notify,
+//!         TaskWork,
+//!         TaskWorkItem, //
+//!     }, //
+//! };
 //!
 //! struct Counter {
 //!     runs: AtomicU32,
@@ -66,16 +75,24 @@
 
 use crate::{
     bindings,
-    owned::{self, Entry, OwnedPointer, RawHead, Refused},
+    owned::{
+        self,
+        Entry,
+        OwnedPointer,
+        RawHead,
+        Refused, //
+    },
     prelude::*,
     sync::Arc,
-    task::Task,
+    task::Task, //
 };
 use core::{
-    ffi::c_void,
     marker::PhantomData,
     ptr,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    }, //
 };
 
 /// How the target task is told that it has task work to run.
@@ -100,71 +117,12 @@ pub enum Notify {
 
 impl Notify {
     #[inline]
-    fn as_raw(self) -> u32 {
+    fn as_raw(self) -> bindings::task_work_notify_mode {
         match self {
             Notify::None => bindings::task_work_notify_mode_TWA_NONE,
             Notify::Resume => bindings::task_work_notify_mode_TWA_RESUME,
             Notify::Signal => bindings::task_work_notify_mode_TWA_SIGNAL,
             Notify::SignalNoIpi => bindings::task_work_notify_mode_TWA_SIGNAL_NO_IPI,
-        }
-    }
-
-    /// Adds `TWAF_NO_ALLOC`: queueing must not allocate memory (KASAN otherwise records the
-    /// caller's stack, which may allocate). For callers that hold locks an allocation must not
-    /// take.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kernel::task_work::Notify;
-    ///
-    /// let mode = Notify::Resume.no_alloc();
-    /// assert_eq!(mode.notify(), Notify::Resume);
-    /// assert!(mode.is_no_alloc());
-    /// ```
-    pub fn no_alloc(self) -> Mode {
-        Mode {
-            notify: self,
-            no_alloc: true,
-        }
-    }
-}
-
-/// A [`Notify`] mode plus flags, as `task_work_add` takes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mode {
-    notify: Notify,
-    no_alloc: bool,
-}
-
-impl Mode {
-    /// Returns the notify mode.
-    pub fn notify(self) -> Notify {
-        self.notify
-    }
-
-    /// Returns whether `TWAF_NO_ALLOC` is set.
-    pub fn is_no_alloc(self) -> bool {
-        self.no_alloc
-    }
-
-    #[inline]
-    fn as_raw(self) -> u32 {
-        let flags = if self.no_alloc {
-            bindings::task_work_notify_mode_TWAF_NO_ALLOC
-        } else {
-            0
-        };
-        self.notify.as_raw() | flags
-    }
-}
-
-impl From<Notify> for Mode {
-    #[inline]
-    fn from(notify: Notify) -> Mode {
-        Mode {
-            notify,
-            no_alloc: false,
         }
     }
 }
@@ -229,7 +187,7 @@ impl<T: ?Sized, const ID: u64> TaskWork<T, ID> {
     /// `ptr` must point at a valid [`TaskWork`].
     pub unsafe fn raw_get(ptr: *const Self) -> *mut bindings::callback_head {
         // SAFETY: The caller promises that `ptr` is valid.
-        unsafe { RawHead::callback_head(ptr::addr_of!((*ptr).raw).cast_mut()) }
+        unsafe { RawHead::callback_head((&raw const (*ptr).raw).cast_mut()) }
     }
 
     /// # Safety
@@ -238,7 +196,7 @@ impl<T: ?Sized, const ID: u64> TaskWork<T, ID> {
     #[inline]
     unsafe fn raw_head(ptr: *mut Self) -> *mut RawHead {
         // SAFETY: The caller promises that `ptr` is valid.
-        unsafe { ptr::addr_of_mut!((*ptr).raw) }
+        unsafe { &raw mut (*ptr).raw }
     }
 }
 
@@ -252,14 +210,11 @@ impl<T: ?Sized, const ID: u64> Default for TaskWork<T, ID> {
 ///
 /// # Safety
 ///
-/// Implement it with [`impl_has_task_work!`] only: `raw_get_work` must return a pointer to a field
-/// of `Self` that lives at `OFFSET`, and `entry` must return a `static` of this implementation's
-/// own, made in the crate that implements `Self`'s [`TaskWorkItem`], whose function runs a
-/// `TaskWorkItem<ID>` item of type `Self`.
+/// Implement it with [`impl_has_task_work!`] only: `raw_get_work` and `work_container_of` must
+/// go from a `Self` to one of its fields and back, and `entry` must return a `static` of this
+/// implementation's own, made in the crate that implements `Self`'s [`TaskWorkItem`], whose
+/// function runs a `TaskWorkItem<ID>` item of type `Self`.
 pub unsafe trait HasTaskWork<T: ?Sized, const ID: u64 = 0> {
-    /// The offset of the [`TaskWork<T, ID>`] field.
-    const OFFSET: usize;
-
     /// Returns a pointer to the [`TaskWork<T, ID>`] field.
     ///
     /// # Safety
@@ -272,13 +227,7 @@ pub unsafe trait HasTaskWork<T: ?Sized, const ID: u64 = 0> {
     /// # Safety
     ///
     /// `ptr` must point at the [`TaskWork<T, ID>`] field of a `Self`.
-    unsafe fn work_container_of(ptr: *mut TaskWork<T, ID>) -> *mut Self
-    where
-        Self: Sized,
-    {
-        // SAFETY: The caller promises that `ptr` points into a `Self` at `OFFSET`.
-        unsafe { ptr.cast::<u8>().sub(Self::OFFSET).cast::<Self>() }
-    }
+    unsafe fn work_container_of(ptr: *mut TaskWork<T, ID>) -> *mut Self;
 
     /// This type's entry: its run function and its module. Its address identifies the type for
     /// the typed cancels.
@@ -295,8 +244,10 @@ pub unsafe trait HasTaskWork<T: ?Sized, const ID: u64 = 0> {
 /// # Examples
 ///
 /// ```
-/// use kernel::prelude::*;
-/// use kernel::task_work::{TaskWork, TaskWorkItem};
+/// use kernel::task_work::{
+///     TaskWork,
+///     TaskWorkItem, //
+/// };
 ///
 /// struct TwoLists {
 ///     a: TaskWork<TwoLists, 1>,
@@ -322,18 +273,24 @@ macro_rules! impl_has_task_work {
     (@id) => { 0 };
     (@id $id:tt) => { $id };
     ($(impl HasTaskWork<$work_type:ty $(, $id:tt)?> for $self:ty { self.$field:ident })*) => {$(
-        // SAFETY: `raw_get_work` only compiles if the field has the right type and `OFFSET` is
-        // its offset; `entry` returns a static of its own, made here, in the crate that
-        // implements the item.
+        // SAFETY: `raw_get_work` and `work_container_of` only compile if the field has the right
+        // type; `entry` returns a static of its own, made here, in the crate that implements the
+        // item.
         unsafe impl $crate::task_work::HasTaskWork<$work_type $(, $id)?> for $self {
-            const OFFSET: usize = ::core::mem::offset_of!(Self, $field) as usize;
-
             #[inline]
             unsafe fn raw_get_work(
                 ptr: *mut Self,
             ) -> *mut $crate::task_work::TaskWork<$work_type $(, $id)?> {
                 // SAFETY: The caller promises that the pointer is valid.
-                unsafe { ::core::ptr::addr_of_mut!((*ptr).$field) }
+                unsafe { &raw mut (*ptr).$field }
+            }
+
+            #[inline]
+            unsafe fn work_container_of(
+                ptr: *mut $crate::task_work::TaskWork<$work_type $(, $id)?>,
+            ) -> *mut Self {
+                // SAFETY: The caller promises that the pointer points at this field of a `Self`.
+                unsafe { $crate::container_of!(ptr, Self, $field) }
             }
 
             #[inline]
@@ -419,7 +376,7 @@ unsafe fn take_cancelled<T: TaskWorkItem<ID>, const ID: u64>(
     this
 }
 
-/// Queues `item` on `task`, and tells `task` as `mode` says.
+/// Queues `item` on `task`, and tells `task` as `notify` says.
 ///
 /// The task runs the item exactly once, unless a cancel takes it back first: at latest when it
 /// exits. On failure the item comes back in the [`Refused`]: `EBUSY` if it is already queued,
@@ -438,11 +395,15 @@ unsafe fn take_cancelled<T: TaskWorkItem<ID>, const ID: u64>(
 ///
 /// # Examples
 ///
-/// A task that is exiting, or has exited, refuses new work with `ESRCH` and gives the item back:
+/// A note queued on the current task, which is a kernel thread here (KUnit's), and run by it:
 ///
 /// ```
-/// use kernel::prelude::*;
-/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
+/// use kernel::task_work::{
+///     self,
+///     Notify,
+///     TaskWork,
+///     TaskWorkItem, //
+/// };
 ///
 /// struct Note {
 ///     text: &'static str,
@@ -457,16 +418,12 @@ unsafe fn take_cancelled<T: TaskWorkItem<ID>, const ID: u64>(
 /// }
 ///
 /// let note = KBox::pin(Note { text: "hello", work: TaskWork::new() }, GFP_KERNEL)?;
-/// task_work::add(current!(), note, Notify::None.no_alloc())?;
+/// task_work::add(current!(), note, Notify::None)?;
 /// task_work::run_pending()?;
 /// # Ok::<(), Error>(())
 /// ```
 #[inline]
-pub fn add<T, const ID: u64, P>(
-    task: &Task,
-    item: P,
-    mode: impl Into<Mode>,
-) -> Result<(), Refused<P>>
+pub fn add<T, const ID: u64, P>(task: &Task, item: P, notify: Notify) -> Result<(), Refused<P>>
 where
     T: TaskWorkItem<ID, Pointer = P>,
     P: OwnedPointer<T> + Send + 'static,
@@ -494,7 +451,7 @@ where
         let head = unsafe { RawHead::callback_head(raw) };
         // `head` is valid and not on a list; the list owns the item from here on until it runs or
         // is cancelled, which keeps the allocation alive.
-        match raw_add(task, head, mode.into().as_raw()) {
+        match raw_add(task, head, notify.as_raw()) {
             Ok(()) => return Ok(()),
             Err(e) => {
                 owned::clear_queued(queued, P::UNIQUE);
@@ -517,10 +474,19 @@ where
 /// # Examples
 ///
 /// ```
-/// use kernel::prelude::*;
-/// use kernel::sync::Arc;
-/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
-/// use core::sync::atomic::{AtomicBool, Ordering};
+/// use core::sync::atomic::{
+///     AtomicBool,
+///     Ordering, //
+/// };
+/// use kernel::{
+///     sync::Arc,
+///     task_work::{
+///         self,
+///         Notify,
+///         TaskWork,
+///         TaskWorkItem, //
+///     }, //
+/// };
 ///
 /// struct Once {
 ///     ran: AtomicBool,
@@ -572,8 +538,12 @@ where
 /// # Examples
 ///
 /// ```
-/// use kernel::prelude::*;
-/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
+/// use kernel::task_work::{
+///     self,
+///     Notify,
+///     TaskWork,
+///     TaskWorkItem, //
+/// };
 ///
 /// struct A { work: TaskWork<A> }
 /// struct B { work: TaskWork<B> }
@@ -627,8 +597,12 @@ where
 /// # Examples
 ///
 /// ```
-/// use kernel::prelude::*;
-/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
+/// use kernel::task_work::{
+///     self,
+///     Notify,
+///     TaskWork,
+///     TaskWorkItem, //
+/// };
 ///
 /// struct Job { id: u32, work: TaskWork<Job> }
 /// kernel::impl_has_task_work! { impl HasTaskWork<Job> for Job { self.work } }
@@ -637,15 +611,15 @@ where
 ///     fn run(_this: Pin<KBox<Job>>) {}
 /// }
 ///
+/// let me = current!();
 /// for id in 1..=3 {
-///     task_work::add(current!(), KBox::pin(Job { id, work: TaskWork::new() }, GFP_KERNEL)?,
-///                    Notify::None)?;
+///     task_work::add(me, KBox::pin(Job { id, work: TaskWork::new() }, GFP_KERNEL)?, Notify::None)?;
 /// }
 /// // SAFETY: The predicate only reads the item.
-/// let two = unsafe { task_work::cancel_match::<Job, 0>(current!(), |j| j.id == 2) };
+/// let two = unsafe { task_work::cancel_match::<Job, 0>(me, |j| j.id == 2) };
 /// assert_eq!(two.map(|j| j.id), Some(2));
 /// // SAFETY: As above.
-/// assert!(unsafe { task_work::cancel_match::<Job, 0>(current!(), |j| j.id == 2) }.is_none());
+/// assert!(unsafe { task_work::cancel_match::<Job, 0>(me, |j| j.id == 2) }.is_none());
 /// task_work::run_pending()?;
 /// # Ok::<(), Error>(())
 /// ```
@@ -734,8 +708,8 @@ unsafe extern "C" fn match_entry(head: *mut bindings::callback_head, data: *mut 
 /// ```
 #[inline(never)]
 pub fn run_pending() -> Result {
-    // SAFETY: Only reads the current task's flags.
-    if unsafe { (*bindings::get_current()).flags } & bindings::PF_KTHREAD == 0 {
+    // SAFETY: Only reads the current task's own flags.
+    if unsafe { (*Task::current_raw()).flags } & bindings::PF_KTHREAD == 0 {
         return Err(EPERM);
     }
     run_current();
@@ -747,8 +721,8 @@ pub fn run_pending() -> Result {
 ///
 /// [`WorkerContext::run_task_work`]: crate::vhost_task::WorkerContext::run_task_work
 pub(crate) fn run_current() {
-    // SAFETY: No preconditions; it reports a caller in atomic context.
-    unsafe { bindings::task_work_might_sleep() };
+    // The items may sleep: report a caller in atomic context.
+    crate::task::might_sleep();
     // SAFETY: Only touches `current`'s flags.
     unsafe { bindings::clear_notify_signal() };
     // SAFETY: `task_work_run` works on `current`, which never returns to user mode (the callers
@@ -772,15 +746,15 @@ pub(crate) fn current_pending() -> bool {
 pub mod raw {
     use super::*;
 
-    /// `task_work_add(task, head, mode)`, with a mode from [`Mode`].
+    /// `task_work_add(task, head, notify)`.
     ///
     /// # Safety
     ///
     /// `head` must be valid, not queued, have a `func` that frees or reuses it correctly, and
     /// stay valid until that function runs or the head is cancelled.
     #[inline]
-    pub unsafe fn add(task: &Task, head: *mut bindings::callback_head, mode: Mode) -> Result {
-        raw_add(task, head, mode.as_raw())
+    pub unsafe fn add(task: &Task, head: *mut bindings::callback_head, notify: Notify) -> Result {
+        raw_add(task, head, notify.as_raw())
     }
 
     /// `task_work_cancel_func(task, func)`: dequeues the first head of `task` whose function is
@@ -819,22 +793,20 @@ pub mod raw {
 /// Whether `task` is a workqueue worker (`PF_WQ_WORKER`, set when it is made).
 #[inline]
 fn is_workqueue_worker(task: &Task) -> bool {
-    let task = ptr::from_ref(task).cast::<bindings::task_struct>();
     // SAFETY: `task` is valid. `PF_WQ_WORKER` is set before the worker runs any work, and
     // cleared only as the worker leaves for good (it then exits, running its task work), so the
     // racy read of `flags` is good enough.
-    unsafe { ptr::read_volatile(ptr::addr_of!((*task).flags)) & bindings::PF_WQ_WORKER != 0 }
+    unsafe { ptr::read_volatile(&raw const (*task.as_ptr()).flags) & bindings::PF_WQ_WORKER != 0 }
 }
 
 #[inline]
-fn raw_add(task: &Task, head: *mut bindings::callback_head, mode: u32) -> Result {
-    // `Task` is a `repr(transparent)` wrapper of the `task_struct`. The cast, unlike
-    // `Opaque::get` and `to_result`, is inlined into the generic callers in other crates.
-    let task = ptr::from_ref(task)
-        .cast_mut()
-        .cast::<bindings::task_struct>();
+fn raw_add(
+    task: &Task,
+    head: *mut bindings::callback_head,
+    notify: bindings::task_work_notify_mode,
+) -> Result {
     // SAFETY: `task` is valid for the call; the caller gives a valid, unqueued `head`.
-    let ret = unsafe { bindings::task_work_add(task, head, mode) };
+    let ret = unsafe { bindings::task_work_add(task.as_ptr(), head, notify) };
     if ret < 0 {
         Err(Error::from_errno(ret))
     } else {
@@ -851,7 +823,7 @@ fn raw_run() {
 #[inline(never)]
 fn raw_cancel(task: &Task, head: *mut bindings::callback_head) -> bool {
     // SAFETY: `task` is valid for the call; `task_work_cancel` only compares `head`.
-    unsafe { bindings::task_work_cancel(task.0.get(), head) }
+    unsafe { bindings::task_work_cancel(task.as_ptr(), head) }
 }
 
 #[inline(never)]
@@ -860,7 +832,7 @@ fn raw_cancel_func(
     func: unsafe extern "C" fn(*mut bindings::callback_head),
 ) -> *mut bindings::callback_head {
     // SAFETY: `task` is valid for the call.
-    unsafe { bindings::task_work_cancel_func(task.0.get(), Some(func)) }
+    unsafe { bindings::task_work_cancel_func(task.as_ptr(), Some(func)) }
 }
 
 #[inline(never)]
@@ -870,279 +842,333 @@ fn raw_cancel_match(
     data: *mut c_void,
 ) -> *mut bindings::callback_head {
     // SAFETY: `task` is valid for the call; `pred` and `data` are valid for it too.
-    unsafe { bindings::task_work_cancel_match(task.0.get(), Some(pred), data) }
+    unsafe { bindings::task_work_cancel_match(task.as_ptr(), Some(pred), data) }
 }
 
-/// KUnit tests that need more set-up than an example should show. They run as doctests.
-///
-/// Every item counts its allocations and drops, and each test ends with them equal.
-///
-/// ```
-/// use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-/// use kernel::prelude::*;
-/// use kernel::sync::Arc;
-/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
-///
-/// static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// static RUNS: AtomicUsize = AtomicUsize::new(0);
-///
-/// // Two lists in one struct: the same allocation can be queued twice, once on each.
-/// struct Item {
-///     a: TaskWork<Item, 1>,
-///     b: TaskWork<Item, 2>,
-/// }
-/// kernel::impl_has_task_work! {
-///     impl HasTaskWork<Item, 1> for Item { self.a }
-///     impl HasTaskWork<Item, 2> for Item { self.b }
-/// }
-/// impl Item {
-///     fn new() -> Result<Arc<Item>> {
-///         LIVE.fetch_add(1, Relaxed);
-///         Ok(Arc::new(Item { a: TaskWork::new(), b: TaskWork::new() }, GFP_KERNEL)?)
-///     }
-/// }
-/// impl Drop for Item {
-///     fn drop(&mut self) {
-///         LIVE.fetch_sub(1, Relaxed);
-///     }
-/// }
-/// impl TaskWorkItem<1> for Item {
-///     type Pointer = Arc<Item>;
-///     fn run(_this: Arc<Item>) {
-///         RUNS.fetch_add(1, Relaxed);
-///     }
-/// }
-/// impl TaskWorkItem<2> for Item {
-///     type Pointer = Arc<Item>;
-///     fn run(_this: Arc<Item>) {
-///         RUNS.fetch_add(100, Relaxed);
-///     }
-/// }
-///
-/// let items = [Item::new()?, Item::new()?, Item::new()?];
-/// for it in &items {
-///     task_work::add::<Item, 1, _>(current!(), it.clone(), Notify::None)?;
-///     task_work::add::<Item, 2, _>(current!(), it.clone(), Notify::None)?;
-///     // A second add on the same list is refused with EBUSY, and the item comes back.
-///     let e = task_work::add::<Item, 1, _>(current!(), it.clone(), Notify::None).unwrap_err();
-///     assert_eq!(e.error, EBUSY);
-///     assert!(Arc::ptr_eq(&e.item, it));
-/// }
-/// // One item taken back from list 2 does not run there.
-/// assert!(task_work::cancel::<Item, 2>(current!(), &items[1]).is_some());
-/// task_work::run_pending()?;
-/// assert_eq!(RUNS.load(Relaxed), 3 + 2 * 100);
-/// // Nothing is left to run.
-/// task_work::run_pending()?;
-/// assert_eq!(RUNS.load(Relaxed), 3 + 2 * 100);
-/// drop(items);
-/// assert_eq!(LIVE.load(Relaxed), 0);
-/// # Ok::<(), Error>(())
-/// ```
-///
-/// Typed cancel with two types of identical layout and code: their entries must stay distinct,
-/// or `cancel_first::<A>` would take the B queued after it.
-///
-/// ```
-/// use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-/// use kernel::prelude::*;
-/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
-///
-/// static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// static RUNS: AtomicUsize = AtomicUsize::new(0);
-///
-/// macro_rules! twin {
-///     ($t:ident) => {
-///         struct $t { kind: u32, work: TaskWork<$t> }
-///         kernel::impl_has_task_work! { impl HasTaskWork<$t> for $t { self.work } }
-///         impl TaskWorkItem for $t {
-///             type Pointer = Pin<KBox<$t>>;
-///             fn run(this: Pin<KBox<$t>>) {
-///                 RUNS.fetch_add(this.kind as usize, Relaxed);
-///             }
-///         }
-///         impl Drop for $t {
-///             fn drop(&mut self) {
-///                 LIVE.fetch_sub(1, Relaxed);
-///             }
-///         }
-///         impl $t {
-///             fn new(kind: u32) -> Result<Pin<KBox<$t>>> {
-///                 LIVE.fetch_add(1, Relaxed);
-///                 Ok(KBox::pin($t { kind, work: TaskWork::new() }, GFP_KERNEL)?)
-///             }
-///         }
-///     };
-/// }
-/// twin!(A);
-/// twin!(B);
-///
-/// task_work::add(current!(), A::new(1)?, Notify::None)?;
-/// task_work::add(current!(), B::new(2)?, Notify::None)?;
-/// task_work::add(current!(), A::new(3)?, Notify::None)?;
-/// task_work::add(current!(), B::new(4)?, Notify::None)?;
-/// // The newest A is 3, and the B items stay.
-/// assert_eq!(task_work::cancel_first::<A, 0>(current!()).map(|a| a.kind), Some(3));
-/// // A predicate sees only its own type: B(2) and B(4) are never offered to an A predicate.
-/// let mut seen = 0;
-/// // SAFETY: The predicate only reads the item and counts.
-/// let a = unsafe { task_work::cancel_match::<A, 0>(current!(), |a| { seen += 1; a.kind == 1 }) };
-/// assert_eq!(a.map(|a| a.kind), Some(1));
-/// assert_eq!(seen, 1);
-/// assert!(task_work::cancel_first::<A, 0>(current!()).is_none());
-/// // The predicate decides: no B has kind 3.
-/// // SAFETY: The predicate only reads the item.
-/// assert!(unsafe { task_work::cancel_match::<B, 0>(current!(), |b| b.kind == 3) }.is_none());
-/// task_work::run_pending()?;
-/// assert_eq!(RUNS.load(Relaxed), 2 + 4);
-/// assert_eq!(LIVE.load(Relaxed), 0);
-/// # Ok::<(), Error>(())
-/// ```
-///
-/// Other tasks: `Resume` and `Signal` work queued on a kernel thread runs when it calls
-/// `run_pending`, and a task that has exited refuses work with `ESRCH` and gives it back.
-///
-/// ```
-/// use core::ffi::c_void;
-/// use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-/// use kernel::prelude::*;
-/// use kernel::sync::Arc;
-/// use kernel::task::Task;
-/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
-/// use kernel::types::ARef;
-/// use kernel::{bindings, c_str};
-///
-/// static LIVE: AtomicUsize = AtomicUsize::new(0);
-///
-/// struct Flag { runs: AtomicUsize, work: TaskWork<Flag> }
-/// kernel::impl_has_task_work! { impl HasTaskWork<Flag> for Flag { self.work } }
-/// impl TaskWorkItem for Flag {
-///     type Pointer = Arc<Flag>;
-///     fn run(this: Arc<Flag>) {
-///         this.runs.fetch_add(1, Relaxed);
-///     }
-/// }
-/// impl Drop for Flag {
-///     fn drop(&mut self) {
-///         LIVE.fetch_sub(1, Relaxed);
-///     }
-/// }
-/// fn flag() -> Result<Arc<Flag>> {
-///     LIVE.fetch_add(1, Relaxed);
-///     Ok(Arc::new(Flag { runs: AtomicUsize::new(0), work: TaskWork::new() }, GFP_KERNEL)?)
-/// }
-///
-/// /// A kernel thread that runs its task work every jiffy until it is stopped. Assertions made
-/// /// on it would not reach KUnit: it returns what went wrong, which `kthread_stop` passes on.
-/// ///
-/// /// # Safety
-/// ///
-/// /// Only for `kthread_create_on_node`.
-/// unsafe extern "C" fn worker(_data: *mut c_void) -> i32 {
-///     // SAFETY: Called in the kthread's own context.
-///     while !unsafe { bindings::kthread_should_stop() } {
-///         if let Err(e) = task_work::run_pending() {
-///             return e.to_errno();
-///         }
-///         // SAFETY: Sleeping in process context.
-///         unsafe { bindings::schedule_timeout_interruptible(1) };
-///     }
-///     0
-/// }
-/// fn spawn() -> Result<ARef<Task>> {
-///     // SAFETY: `worker` is a valid thread function and the name a valid C string.
-///     let t = unsafe {
-///         bindings::kthread_create_on_node(
-///             Some(worker),
-///             core::ptr::null_mut(),
-///             bindings::NUMA_NO_NODE,
-///             c_str!("tw-test").as_char_ptr(),
-///         )
-///     };
-///     let t = kernel::error::from_err_ptr(t)?;
-///     // SAFETY: `t` is a new, valid task; `from` takes a reference of our own.
-///     let task: ARef<Task> = unsafe { &*t.cast::<Task>() }.into();
-///     // SAFETY: `t` is valid.
-///     unsafe { bindings::wake_up_process(t) };
-///     Ok(task)
-/// }
-/// fn wait_for(f: &Flag) -> bool {
-///     for _ in 0..500 {
-///         if f.runs.load(Relaxed) > 0 {
-///             return true;
-///         }
-///         // SAFETY: Sleeping in process context.
-///         unsafe { bindings::msleep(10) };
-///     }
-///     false
-/// }
-/// fn raw(t: &Task) -> *mut bindings::task_struct {
-///     core::ptr::from_ref(t).cast_mut().cast()
-/// }
-///
-/// let k = spawn()?;
-/// let resume = flag()?;
-/// let signal = flag()?;
-/// task_work::add(&k, resume.clone(), Notify::Resume)?;
-/// task_work::add(&k, signal.clone(), Notify::Signal)?;
-/// assert!(wait_for(&resume));
-/// assert!(wait_for(&signal));
-/// // SAFETY: `k` is a kthread we hold a reference on.
-/// assert_eq!(unsafe { bindings::kthread_stop(raw(&k)) }, 0);
-/// // Wait until the thread is past `exit_task_work()`.
-/// for _ in 0..500 {
-///     // SAFETY: `k` is valid; `exit_state` is set once in `exit_notify()`.
-///     if unsafe { core::ptr::read_volatile(&(*raw(&k)).exit_state) } != 0 {
-///         break;
-///     }
-///     // SAFETY: Sleeping in process context.
-///     unsafe { bindings::msleep(10) };
-/// }
-/// let late = flag()?;
-/// let e = task_work::add(&k, late.clone(), Notify::Signal).unwrap_err();
-/// assert_eq!(e.error, ESRCH);
-/// assert!(Arc::ptr_eq(&e.item, &late));
-/// assert!(!late.work.is_queued());
-/// drop(e);
-/// assert_eq!(resume.runs.load(Relaxed) + signal.runs.load(Relaxed), 2);
-/// assert_eq!(late.runs.load(Relaxed), 0);
-/// drop((resume, signal, late));
-/// assert_eq!(LIVE.load(Relaxed), 0);
-/// # Ok::<(), Error>(())
-/// ```
-///
-/// A workqueue worker never runs task work: `add` refuses it with `EINVAL`, rather than hold the
-/// item and its module for ever.
-///
-/// ```
-/// use core::sync::atomic::{AtomicI32, Ordering::Relaxed};
-/// use kernel::prelude::*;
-/// use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
-/// use kernel::workqueue;
-///
-/// struct Nop { work: TaskWork<Nop> }
-/// kernel::impl_has_task_work! { impl HasTaskWork<Nop> for Nop { self.work } }
-/// impl TaskWorkItem for Nop {
-///     type Pointer = Pin<KBox<Nop>>;
-///     fn run(_this: Pin<KBox<Nop>>) {}
-/// }
-///
-/// static ERRNO: AtomicI32 = AtomicI32::new(1);
-/// workqueue::system().try_spawn(GFP_KERNEL, || {
-///     let r = KBox::pin(Nop { work: TaskWork::new() }, GFP_KERNEL)
-///         .map_err(Error::from)
-///         .and_then(|n| Ok(task_work::add(current!(), n, Notify::Signal)?));
-///     ERRNO.store(r.err().map_or(0, |e| e.to_errno()), Relaxed);
-/// })?;
-/// for _ in 0..500 {
-///     if ERRNO.load(Relaxed) != 1 {
-///         break;
-///     }
-///     // SAFETY: Sleeping in process context.
-///     unsafe { kernel::bindings::msleep(10) };
-/// }
-/// assert_eq!(ERRNO.load(Relaxed), EINVAL.to_errno());
-/// # Ok::<(), Error>(())
-/// ```
-#[allow(dead_code)]
-mod tests {}
+#[macros::kunit_tests(rust_task_work)]
+mod tests {
+    use crate::{
+        bindings,
+        error::from_err_ptr,
+        prelude::*,
+        sync::{
+            aref::ARef,
+            Arc, //
+        },
+        task::Task,
+        task_work::{
+            self,
+            Notify,
+            TaskWork,
+            TaskWorkItem, //
+        },
+        time::{
+            delay::fsleep,
+            Delta, //
+        },
+        workqueue, //
+    };
+    use core::sync::atomic::{
+        AtomicI32,
+        AtomicUsize,
+        Ordering::Relaxed, //
+    };
+
+    /// Sleeps for `ms` milliseconds.
+    fn sleep_ms(ms: i64) {
+        fsleep(Delta::from_millis(ms));
+    }
+
+    /// Two lists in one struct: the same allocation can be queued twice, once on each. Every
+    /// item counts its allocations and drops, and the test ends with them equal.
+    #[test]
+    fn two_lists() -> Result {
+        static LIVE: AtomicUsize = AtomicUsize::new(0);
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+        struct Item {
+            a: TaskWork<Item, 1>,
+            b: TaskWork<Item, 2>,
+        }
+        crate::impl_has_task_work! {
+            impl HasTaskWork<Item, 1> for Item { self.a }
+            impl HasTaskWork<Item, 2> for Item { self.b }
+        }
+        impl Item {
+            fn new() -> Result<Arc<Item>> {
+                LIVE.fetch_add(1, Relaxed);
+                Ok(Arc::new(
+                    Item {
+                        a: TaskWork::new(),
+                        b: TaskWork::new(),
+                    },
+                    GFP_KERNEL,
+                )?)
+            }
+        }
+        impl Drop for Item {
+            fn drop(&mut self) {
+                LIVE.fetch_sub(1, Relaxed);
+            }
+        }
+        impl TaskWorkItem<1> for Item {
+            type Pointer = Arc<Item>;
+            fn run(_this: Arc<Item>) {
+                RUNS.fetch_add(1, Relaxed);
+            }
+        }
+        impl TaskWorkItem<2> for Item {
+            type Pointer = Arc<Item>;
+            fn run(_this: Arc<Item>) {
+                RUNS.fetch_add(100, Relaxed);
+            }
+        }
+
+        let items = [Item::new()?, Item::new()?, Item::new()?];
+        for it in &items {
+            task_work::add::<Item, 1, _>(current!(), it.clone(), Notify::None)?;
+            task_work::add::<Item, 2, _>(current!(), it.clone(), Notify::None)?;
+            // A second add on the same list is refused with EBUSY, and the item comes back.
+            match task_work::add::<Item, 1, _>(current!(), it.clone(), Notify::None) {
+                Ok(()) => return Err(EINVAL),
+                Err(e) => {
+                    assert_eq!(e.error, EBUSY);
+                    assert!(Arc::ptr_eq(&e.item, it));
+                }
+            }
+        }
+        // One item taken back from list 2 does not run there.
+        assert!(task_work::cancel::<Item, 2>(current!(), &items[1]).is_some());
+        task_work::run_pending()?;
+        assert_eq!(RUNS.load(Relaxed), 3 + 2 * 100);
+        // Nothing is left to run.
+        task_work::run_pending()?;
+        assert_eq!(RUNS.load(Relaxed), 3 + 2 * 100);
+        drop(items);
+        assert_eq!(LIVE.load(Relaxed), 0);
+        Ok(())
+    }
+
+    /// Typed cancel with two types of identical layout and code: their entries must stay
+    /// distinct, or `cancel_first::<A>` would take the B queued after it.
+    #[test]
+    fn typed_cancel_twins() -> Result {
+        static LIVE: AtomicUsize = AtomicUsize::new(0);
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+        macro_rules! twin {
+            ($t:ident) => {
+                struct $t {
+                    kind: u32,
+                    work: TaskWork<$t>,
+                }
+                crate::impl_has_task_work! { impl HasTaskWork<$t> for $t { self.work } }
+                impl TaskWorkItem for $t {
+                    type Pointer = Pin<KBox<$t>>;
+                    fn run(this: Pin<KBox<$t>>) {
+                        RUNS.fetch_add(this.kind as usize, Relaxed);
+                    }
+                }
+                impl Drop for $t {
+                    fn drop(&mut self) {
+                        LIVE.fetch_sub(1, Relaxed);
+                    }
+                }
+                impl $t {
+                    fn new(kind: u32) -> Result<Pin<KBox<$t>>> {
+                        LIVE.fetch_add(1, Relaxed);
+                        Ok(KBox::pin(
+                            $t {
+                                kind,
+                                work: TaskWork::new(),
+                            },
+                            GFP_KERNEL,
+                        )?)
+                    }
+                }
+            };
+        }
+        twin!(A);
+        twin!(B);
+
+        task_work::add(current!(), A::new(1)?, Notify::None)?;
+        task_work::add(current!(), B::new(2)?, Notify::None)?;
+        task_work::add(current!(), A::new(3)?, Notify::None)?;
+        task_work::add(current!(), B::new(4)?, Notify::None)?;
+        // The newest A is 3, and the B items stay.
+        assert_eq!(
+            task_work::cancel_first::<A, 0>(current!()).map(|a| a.kind),
+            Some(3)
+        );
+        // A predicate sees only its own type: B(2) and B(4) are never offered to an A predicate.
+        let mut seen = 0;
+        let cur = current!();
+        // SAFETY: The predicate only reads the item and counts.
+        let a = unsafe {
+            task_work::cancel_match::<A, 0>(cur, |a| {
+                seen += 1;
+                a.kind == 1
+            })
+        };
+        assert_eq!(a.map(|a| a.kind), Some(1));
+        assert_eq!(seen, 1);
+        assert!(task_work::cancel_first::<A, 0>(current!()).is_none());
+        // The predicate decides: no B has kind 3.
+        // SAFETY: The predicate only reads the item.
+        assert!(unsafe { task_work::cancel_match::<B, 0>(cur, |b| b.kind == 3) }.is_none());
+        task_work::run_pending()?;
+        assert_eq!(RUNS.load(Relaxed), 2 + 4);
+        assert_eq!(LIVE.load(Relaxed), 0);
+        Ok(())
+    }
+
+    static FLAGS_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+    struct Flag {
+        runs: AtomicUsize,
+        work: TaskWork<Flag>,
+    }
+    crate::impl_has_task_work! { impl HasTaskWork<Flag> for Flag { self.work } }
+    impl TaskWorkItem for Flag {
+        type Pointer = Arc<Flag>;
+        fn run(this: Arc<Flag>) {
+            this.runs.fetch_add(1, Relaxed);
+        }
+    }
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            FLAGS_LIVE.fetch_sub(1, Relaxed);
+        }
+    }
+
+    fn flag() -> Result<Arc<Flag>> {
+        FLAGS_LIVE.fetch_add(1, Relaxed);
+        Ok(Arc::new(
+            Flag {
+                runs: AtomicUsize::new(0),
+                work: TaskWork::new(),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Waits up to five seconds for `f` to have run.
+    fn wait_for(f: &Flag) -> bool {
+        for _ in 0..500 {
+            if f.runs.load(Relaxed) > 0 {
+                return true;
+            }
+            sleep_ms(10);
+        }
+        false
+    }
+
+    /// A kernel thread that runs its task work every jiffy until it is stopped. Assertions
+    /// made on it would not reach KUnit: it returns what went wrong, which `kthread_stop`
+    /// passes on.
+    ///
+    /// # Safety
+    ///
+    /// Only for `kthread_create_on_node`.
+    unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
+        // SAFETY: Called in the kthread's own context.
+        while !unsafe { bindings::kthread_should_stop() } {
+            if let Err(e) = task_work::run_pending() {
+                return e.to_errno();
+            }
+            // SAFETY: Sleeping in process context.
+            unsafe { bindings::schedule_timeout_interruptible(1) };
+        }
+        0
+    }
+
+    /// Starts [`worker`] and returns its task.
+    fn spawn() -> Result<ARef<Task>> {
+        // SAFETY: `worker` is a valid thread function and the name a valid C string.
+        let t = unsafe {
+            bindings::kthread_create_on_node(
+                Some(worker),
+                core::ptr::null_mut(),
+                bindings::NUMA_NO_NODE,
+                c"tw-test".as_char_ptr(),
+            )
+        };
+        let t = from_err_ptr(t)?;
+        // SAFETY: `t` is a new, valid task; `from` takes a reference of our own.
+        let task: ARef<Task> = unsafe { &*t.cast::<Task>() }.into();
+        task.wake_up();
+        Ok(task)
+    }
+
+    /// Other tasks: `Resume` and `Signal` work queued on a kernel thread runs when it calls
+    /// `run_pending`, and a task that has exited refuses work with `ESRCH` and gives it back.
+    #[test]
+    fn other_task() -> Result {
+        let k = spawn()?;
+        let resume = flag()?;
+        let signal = flag()?;
+        task_work::add(&k, resume.clone(), Notify::Resume)?;
+        task_work::add(&k, signal.clone(), Notify::Signal)?;
+        assert!(wait_for(&resume));
+        assert!(wait_for(&signal));
+        // SAFETY: `k` is a kthread we hold a reference on.
+        assert_eq!(unsafe { bindings::kthread_stop(k.as_ptr()) }, 0);
+        // Wait until the thread is past `exit_task_work()`.
+        for _ in 0..500 {
+            // SAFETY: `k` is valid; `exit_state` is set once in `exit_notify()`.
+            if unsafe { core::ptr::read_volatile(&raw const (*k.as_ptr()).exit_state) } != 0 {
+                break;
+            }
+            sleep_ms(10);
+        }
+        let late = flag()?;
+        match task_work::add(&k, late.clone(), Notify::Signal) {
+            Ok(()) => return Err(EINVAL),
+            Err(e) => {
+                assert_eq!(e.error, ESRCH);
+                assert!(Arc::ptr_eq(&e.item, &late));
+            }
+        }
+        assert!(!late.work.is_queued());
+        assert_eq!(resume.runs.load(Relaxed) + signal.runs.load(Relaxed), 2);
+        assert_eq!(late.runs.load(Relaxed), 0);
+        drop((resume, signal, late));
+        assert_eq!(FLAGS_LIVE.load(Relaxed), 0);
+        Ok(())
+    }
+
+    /// A workqueue worker never runs task work: `add` refuses it with `EINVAL`, rather than
+    /// hold the item and its module for ever.
+    #[test]
+    fn workqueue_worker() -> Result {
+        struct Nop {
+            work: TaskWork<Nop>,
+        }
+        crate::impl_has_task_work! { impl HasTaskWork<Nop> for Nop { self.work } }
+        impl TaskWorkItem for Nop {
+            type Pointer = Pin<KBox<Nop>>;
+            fn run(_this: Pin<KBox<Nop>>) {}
+        }
+
+        static ERRNO: AtomicI32 = AtomicI32::new(1);
+        workqueue::system().try_spawn(GFP_KERNEL, || {
+            let r = KBox::pin(
+                Nop {
+                    work: TaskWork::new(),
+                },
+                GFP_KERNEL,
+            )
+            .map_err(Error::from)
+            .and_then(|n| Ok(task_work::add(current!(), n, Notify::Signal)?));
+            ERRNO.store(r.err().map_or(0, |e| e.to_errno()), Relaxed);
+        })?;
+        for _ in 0..500 {
+            if ERRNO.load(Relaxed) != 1 {
+                break;
+            }
+            sleep_ms(10);
+        }
+        assert_eq!(ERRNO.load(Relaxed), EINVAL.to_errno());
+        Ok(())
+    }
+}
