@@ -8,18 +8,21 @@
 //!   user mode, or idled. Readers need no markers; they must just not block voluntarily. It is
 //!   what trampolines and code that may be preempted need before they are freed.
 //! - [`TasksTrace`]: readers mark their critical sections with [`TasksTrace::read_lock`] and may
-//!   sleep in them.
-//! - [`TasksRude`]: a grace period also forces a context switch on every CPU. 6.12 offers only
-//!   `synchronize_rcu_tasks_rude()`, so it has no [`CallFlavour`] implementation.
+//!   sleep in them. Since 7.0 the kernel builds it on SRCU-fast (`rcu_tasks_trace_srcu_struct`):
+//!   the read lock hands out a counter pointer that the unlock takes back, which the guard
+//!   carries.
+//! - [`TasksRude`]: a grace period also forces a context switch on every CPU. The kernel offers
+//!   only `synchronize_rcu_tasks_rude()`, so it has no [`CallFlavour`] implementation.
 //!
 //! What a flavour does not have is absent from its type, so misuse does not compile. Where the
 //! kernel does not build a flavour, its type is absent too. This holds for [`Tasks`] as well:
 //! without `CONFIG_TASKS_RCU`, C makes `call_rcu_tasks()` an alias of plain RCU, which does not
 //! wait for preempted tasks, so the type is absent rather than weaker than it says.
 //!
-//! Callbacks ([`RcuTasksItem::run`]) run after a grace period in the flavour's kernel thread
-//! with bottom halves disabled: they must not sleep. A queued item crosses to that thread and to
-//! a later time, so only `Send + 'static` items can be queued.
+//! Callbacks ([`RcuTasksItem::run`]) run after a grace period with bottom halves disabled, in the
+//! flavour's kernel thread or a workqueue worker (Tasks Trace callbacks always run from SRCU's
+//! workqueue): they must not sleep. A queued item crosses to that thread and to a later time, so
+//! only `Send + 'static` items can be queued.
 //!
 //! While an item waits, it holds a reference on the module that implements its type, which
 //! therefore cannot be unloaded until every callback into its code has returned (see
@@ -34,8 +37,11 @@
 //! Freeing an object after a Tasks RCU grace period:
 //!
 //! ```
-//! use kernel::prelude::*;
-//! use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, Tasks};
+//! use kernel::sync::rcu_tasks::{
+//!     CallFlavour,
+//!     RcuHead,
+//!     Tasks, //
+//! };
 //!
 //! struct Config {
 //!     value: u64,
@@ -50,13 +56,28 @@
 //! ```
 
 use crate::{
+    alloc::KBox,
     bindings,
-    error::code::{EBUSY, ENODEV},
-    owned::{self, Entry, OwnedPointer, RawHead, Refused},
+    error::code::{
+        EBUSY,
+        ENODEV, //
+    },
+    owned::{
+        self,
+        Entry,
+        OwnedPointer,
+        RawHead,
+        Refused, //
+    },
+    sync::Arc, //
 };
 use core::{
     marker::PhantomData,
-    sync::atomic::{AtomicBool, Ordering},
+    pin::Pin,
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    }, //
 };
 
 mod private {
@@ -96,10 +117,19 @@ pub trait CallFlavour: Flavour {
     /// # Examples
     ///
     /// ```
-    /// use core::sync::atomic::{AtomicU32, Ordering};
-    /// use kernel::prelude::*;
-    /// use kernel::sync::Arc;
-    /// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, RcuTasksItem, Tasks};
+    /// use core::sync::atomic::{
+    ///     AtomicU32,
+    ///     Ordering, //
+    /// };
+    /// use kernel::sync::{
+    ///     rcu_tasks::{
+    ///         CallFlavour,
+    ///         RcuHead,
+    ///         RcuTasksItem,
+    ///         Tasks, //
+    ///     },
+    ///     Arc, //
+    /// };
     ///
     /// struct Obj { runs: AtomicU32, rcu: RcuHead<Obj> }
     /// kernel::impl_has_rcu_head! { impl HasRcuHead<Obj> for Obj { self.rcu } }
@@ -140,8 +170,11 @@ pub trait CallFlavour: Flavour {
     /// # Examples
     ///
     /// ```
-    /// use kernel::prelude::*;
-    /// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace};
+    /// use kernel::sync::rcu_tasks::{
+    ///     CallFlavour,
+    ///     RcuHead,
+    ///     TasksTrace, //
+    /// };
     ///
     /// struct Old { rcu: RcuHead<Old> }
     /// kernel::impl_has_rcu_head! { impl HasRcuHead<Old> for Old { self.rcu } }
@@ -172,7 +205,11 @@ pub trait CallFlavour: Flavour {
 /// # Examples
 ///
 /// ```
-/// use kernel::sync::rcu_tasks::{CallFlavour, Flavour, Tasks};
+/// use kernel::sync::rcu_tasks::{
+///     CallFlavour,
+///     Flavour,
+///     Tasks, //
+/// };
 ///
 /// Tasks::synchronize();
 /// Tasks::barrier();
@@ -186,13 +223,22 @@ pub struct Tasks;
 /// # Examples
 ///
 /// ```
-/// use kernel::sync::rcu_tasks::{CallFlavour, Flavour, TasksTrace};
+/// use kernel::{
+///     sync::rcu_tasks::{
+///         CallFlavour,
+///         Flavour,
+///         TasksTrace, //
+///     },
+///     time::{
+///         delay::fsleep,
+///         Delta, //
+///     }, //
+/// };
 ///
 /// {
 ///     let _guard = TasksTrace::read_lock();
 ///     // A Tasks Trace reader may sleep.
-///     // SAFETY: Sleeping in process context.
-///     unsafe { kernel::bindings::msleep(1) };
+///     fsleep(Delta::from_millis(1));
 /// }
 /// TasksTrace::synchronize();
 /// TasksTrace::barrier();
@@ -200,12 +246,15 @@ pub struct Tasks;
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
 pub struct TasksTrace;
 
-/// The Tasks Rude RCU flavour: only `synchronize_rcu_tasks_rude()` exists in 6.12.
+/// The Tasks Rude RCU flavour: the kernel has only `synchronize_rcu_tasks_rude()`.
 ///
 /// # Examples
 ///
 /// ```
-/// use kernel::sync::rcu_tasks::{Flavour, TasksRude};
+/// use kernel::sync::rcu_tasks::{
+///     Flavour,
+///     TasksRude, //
+/// };
 ///
 /// TasksRude::synchronize();
 /// ```
@@ -253,7 +302,8 @@ impl Flavour for TasksTrace {
 
     #[inline(never)]
     fn synchronize() {
-        // SAFETY: Process context, as documented.
+        // SAFETY: Process context, as documented. The helper is `synchronize_srcu()` on
+        // `rcu_tasks_trace_srcu_struct`.
         unsafe { bindings::synchronize_rcu_tasks_trace() }
     }
 }
@@ -266,12 +316,14 @@ impl CallFlavour for TasksTrace {
         func: unsafe extern "C" fn(*mut bindings::callback_head),
     ) {
         // SAFETY: The caller promises that `head` is valid, unqueued, and lives until `func`.
+        // The helper is `call_srcu()` on `rcu_tasks_trace_srcu_struct`.
         unsafe { bindings::call_rcu_tasks_trace(head, Some(func)) }
     }
 
     #[inline(never)]
     fn barrier() {
-        // SAFETY: Process context, as documented.
+        // SAFETY: Process context, as documented. The helper is `srcu_barrier()` on
+        // `rcu_tasks_trace_srcu_struct`.
         unsafe { bindings::rcu_barrier_tasks_trace() }
     }
 }
@@ -281,8 +333,10 @@ impl TasksTrace {
     /// Enters a Tasks Trace read-side critical section, which lasts until the guard is dropped.
     ///
     /// Every later Tasks Trace grace period waits for it. The guard cannot be sent to another
-    /// task. Do not leak it (with [`core::mem::forget`], say): a leaked guard never ends its
-    /// critical section, and blocks every later Tasks Trace grace period forever.
+    /// task: it keeps the SRCU counter that `rcu_read_lock_tasks_trace()` handed out, which the
+    /// unlock on this task gives back. Sections nest, each with its own guard. Do not leak a
+    /// guard (with [`core::mem::forget`], say): a leaked guard never ends its critical section,
+    /// and blocks every later Tasks Trace grace period forever.
     ///
     /// # Examples
     ///
@@ -296,27 +350,36 @@ impl TasksTrace {
     /// ```
     #[inline]
     pub fn read_lock() -> TraceReadGuard {
-        // SAFETY: Any task context; the guard unlocks on this task, since it is not `Send`.
-        unsafe { bindings::rcu_read_lock_trace() };
-        TraceReadGuard {
-            _not_send: PhantomData,
-        }
+        // SAFETY: Any task context where RCU is watching (not NMI); the guard gives the counter
+        // back on this task, since it is not `Send`.
+        let scp = unsafe { bindings::rcu_read_lock_tasks_trace() };
+        // INVARIANT: `scp` was just handed out by `rcu_read_lock_tasks_trace()` on this task.
+        TraceReadGuard { scp }
     }
 }
 
 /// A Tasks Trace read-side critical section; see [`TasksTrace::read_lock`].
+///
+/// It is neither `Send` nor `Sync` (it holds a raw pointer): the section must end on the task
+/// that began it.
+///
+/// # Invariants
+///
+/// `scp` is the per-CPU SRCU counter that `rcu_read_lock_tasks_trace()` returned on this task
+/// for a section that has not ended.
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
 #[must_use = "the critical section ends when the guard is dropped"]
 pub struct TraceReadGuard {
-    _not_send: PhantomData<*mut ()>,
+    scp: *mut bindings::srcu_ctr,
 }
 
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
 impl Drop for TraceReadGuard {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: The guard was made by `read_lock` on this task (it is not `Send`).
-        unsafe { bindings::rcu_read_unlock_trace() };
+        // SAFETY: By the type invariant, `scp` is what this task's `rcu_read_lock_tasks_trace()`
+        // returned for a section that this drop ends, once.
+        unsafe { bindings::rcu_read_unlock_tasks_trace(self.scp) };
     }
 }
 
@@ -382,12 +445,10 @@ impl<T: ?Sized, const ID: u64> Default for RcuHead<T, ID> {
 ///
 /// # Safety
 ///
-/// Implement it with [`impl_has_rcu_head!`] only: `raw_get_head` must return the field at
-/// `OFFSET`, and `vtable` a `static` made for `Self` and `ID` in the crate that declares `Self`.
+/// Implement it with [`impl_has_rcu_head!`] only: `raw_get_head` and `head_container_of` must
+/// go from a `Self` to one of its fields and back, and `vtable` must return a `static` made for
+/// `Self` and `ID` in the crate that declares `Self`.
 pub unsafe trait HasRcuHead<T: ?Sized, const ID: u64 = 0> {
-    /// The offset of the [`RcuHead<T, ID>`] field.
-    const OFFSET: usize;
-
     /// Returns a pointer to the [`RcuHead<T, ID>`] field.
     ///
     /// # Safety
@@ -400,13 +461,7 @@ pub unsafe trait HasRcuHead<T: ?Sized, const ID: u64 = 0> {
     /// # Safety
     ///
     /// `ptr` must point at the [`RcuHead<T, ID>`] field of a `Self`.
-    unsafe fn head_container_of(ptr: *mut RcuHead<T, ID>) -> *mut Self
-    where
-        Self: Sized,
-    {
-        // SAFETY: The caller promises that `ptr` points into a `Self` at `OFFSET`.
-        unsafe { ptr.cast::<u8>().sub(Self::OFFSET).cast::<Self>() }
-    }
+    unsafe fn head_container_of(ptr: *mut RcuHead<T, ID>) -> *mut Self;
 
     /// The type's entries; see [`RcuVtable`].
     #[doc(hidden)]
@@ -443,11 +498,8 @@ impl RcuVtable {
         unsafe {
             Self {
                 run: Entry::new(run, owner),
-                drop_arc: Entry::new(drop_item::<T, ID, crate::sync::Arc<T>>, owner),
-                drop_box: Entry::new(
-                    drop_item::<T, ID, core::pin::Pin<crate::alloc::KBox<T>>>,
-                    owner,
-                ),
+                drop_arc: Entry::new(drop_item::<T, ID, Arc<T>>, owner),
+                drop_box: Entry::new(drop_item::<T, ID, Pin<KBox<T>>>, owner),
             }
         }
     }
@@ -500,17 +552,23 @@ macro_rules! impl_has_rcu_head {
     (@id) => { 0 };
     (@id $id:tt) => { $id };
     ($(impl HasRcuHead<$head_type:ty $(, $id:tt)?> for $self:ty { self.$field:ident })*) => {$(
-        // SAFETY: `raw_get_head` only compiles if the field has the right type, and `OFFSET` is
-        // its offset; `vtable` returns a static of its own, made here.
+        // SAFETY: `raw_get_head` and `head_container_of` only compile if the field has the right
+        // type; `vtable` returns a static of its own, made here.
         unsafe impl $crate::sync::rcu_tasks::HasRcuHead<$head_type $(, $id)?> for $self {
-            const OFFSET: usize = ::core::mem::offset_of!(Self, $field) as usize;
-
             #[inline]
             unsafe fn raw_get_head(
                 ptr: *mut Self,
             ) -> *mut $crate::sync::rcu_tasks::RcuHead<$head_type $(, $id)?> {
                 // SAFETY: The caller promises that the pointer is valid.
-                unsafe { ::core::ptr::addr_of_mut!((*ptr).$field) }
+                unsafe { &raw mut (*ptr).$field }
+            }
+
+            #[inline]
+            unsafe fn head_container_of(
+                ptr: *mut $crate::sync::rcu_tasks::RcuHead<$head_type $(, $id)?>,
+            ) -> *mut Self {
+                // SAFETY: The caller promises that the pointer points at this field of a `Self`.
+                unsafe { $crate::container_of!(ptr, Self, $field) }
             }
 
             #[inline]
@@ -544,9 +602,8 @@ pub trait RcuTasksItem<const ID: u64 = 0>: HasRcuHead<Self, ID> + Sized {
     /// `Pin<KBox<Self>>`.
     type Pointer: OwnedPointer<Self>;
 
-    /// Runs after a grace period, in the flavour's kernel thread (or a workqueue worker, for
-    /// callbacks queued on other CPUs) with bottom halves disabled.
-    /// It must not sleep.
+    /// Runs after a grace period with bottom halves disabled, in the flavour's kernel thread or a
+    /// workqueue worker (Tasks Trace callbacks run from SRCU's workqueue). It must not sleep.
     fn run(this: Self::Pointer);
 }
 
@@ -568,7 +625,7 @@ fn queue<F: CallFlavour + ?Sized, T: HasRcuHead<T, ID>, const ID: u64, P: OwnedP
     } else {
         // SAFETY: `head` is valid, and no list has it: `queued` was false, or `ptr` came from
         // the item's only owner. The entry is one of `T`'s, for `P`.
-        let raw = unsafe { core::ptr::addr_of_mut!((*head).raw) };
+        let raw = unsafe { &raw mut (*head).raw };
         // SAFETY: As above.
         unsafe { RawHead::prepare(raw, entry) };
         // SAFETY: `raw` is valid and was not queued; the list owns the item until the entry's
@@ -640,8 +697,12 @@ unsafe fn leak_item(_head: *mut bindings::callback_head) {}
 /// # Examples
 ///
 /// ```
-/// use kernel::prelude::*;
-/// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace, TracePointer};
+/// use kernel::sync::rcu_tasks::{
+///     CallFlavour,
+///     RcuHead,
+///     TasksTrace,
+///     TracePointer, //
+/// };
 ///
 /// struct Config {
 ///     limit: u32,
@@ -667,7 +728,7 @@ unsafe fn leak_item(_head: *mut bindings::callback_head) {}
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
 pub struct TracePointer<T: HasRcuHead<T> + Send + Sync + 'static> {
     ptr: core::sync::atomic::AtomicPtr<T>,
-    _owns: PhantomData<crate::alloc::KBox<T>>,
+    _owns: PhantomData<KBox<T>>,
 }
 
 #[cfg(CONFIG_TASKS_TRACE_RCU)]
@@ -696,10 +757,10 @@ impl<T: HasRcuHead<T> + Send + Sync + 'static> TracePointer<T> {
     /// live (in its init function or its exit, where callbacks are refused), `replace` waits for
     /// the grace period itself and then drops the object: there it sleeps, and must not be
     /// called from a Tasks Trace read-side section, which it would wait for.
-    pub fn replace(&self, new: Option<core::pin::Pin<crate::alloc::KBox<T>>>) {
+    pub fn replace(&self, new: Option<Pin<KBox<T>>>) {
         let newp = new.map_or(core::ptr::null_mut(), |b| {
             // SAFETY: The object stays pinned: it is only moved back into a `Pin<KBox>`.
-            crate::alloc::KBox::into_raw(unsafe { core::pin::Pin::into_inner_unchecked(b) })
+            KBox::into_raw(unsafe { Pin::into_inner_unchecked(b) })
         });
         // INVARIANT: `newp` is null or an object we own; `old` is dropped after a grace period.
         let old = self.ptr.swap(newp, Ordering::AcqRel);
@@ -708,7 +769,7 @@ impl<T: HasRcuHead<T> + Send + Sync + 'static> TracePointer<T> {
         }
         // SAFETY: `old` came from `KBox::into_raw` in an earlier `replace`, and the swap took it
         // out of the pointer, so we own it.
-        let old = unsafe { core::pin::Pin::new_unchecked(crate::alloc::KBox::from_raw(old)) };
+        let old = unsafe { Pin::new_unchecked(KBox::from_raw(old)) };
         if let Err(refused) = TasksTrace::free(old) {
             // Its module is not live (or its head is in use elsewhere): wait for the readers
             // here instead.
@@ -732,125 +793,201 @@ impl<T: HasRcuHead<T> + Send + Sync + 'static> Drop for TracePointer<T> {
     }
 }
 
-/// KUnit tests that need more than an example shows. They run as doctests.
-///
-/// 10,000 callbacks per flavour: after a barrier every one has run exactly once, and every
-/// allocation has been dropped.
-///
-/// ```
-/// use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-/// use kernel::prelude::*;
-/// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, RcuTasksItem, Tasks, TasksTrace};
-///
-/// static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// static RUNS: AtomicUsize = AtomicUsize::new(0);
-///
-/// struct Cb { rcu: RcuHead<Cb> }
-/// kernel::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
-/// impl RcuTasksItem for Cb {
-///     type Pointer = Pin<KBox<Cb>>;
-///     fn run(_this: Pin<KBox<Cb>>) {
-///         RUNS.fetch_add(1, Relaxed);
-///     }
-/// }
-/// impl Drop for Cb {
-///     fn drop(&mut self) {
-///         LIVE.fetch_sub(1, Relaxed);
-///     }
-/// }
-/// fn cb() -> Result<Pin<KBox<Cb>>> {
-///     LIVE.fetch_add(1, Relaxed);
-///     Ok(KBox::pin(Cb { rcu: RcuHead::new() }, GFP_KERNEL)?)
-/// }
-///
-/// const N: usize = 10_000;
-/// for _ in 0..N {
-///     Tasks::call(cb()?)?;
-/// }
-/// Tasks::barrier();
-/// assert_eq!(RUNS.load(Relaxed), N);
-/// for _ in 0..N {
-///     TasksTrace::call(cb()?)?;
-/// }
-/// TasksTrace::barrier();
-/// assert_eq!(RUNS.load(Relaxed), 2 * N);
-/// // `free` drops without running.
-/// for _ in 0..N {
-///     Tasks::free(cb()?)?;
-/// }
-/// Tasks::barrier();
-/// assert_eq!(RUNS.load(Relaxed), 2 * N);
-/// assert_eq!(LIVE.load(Relaxed), 0);
-/// # Ok::<(), Error>(())
-/// ```
-///
-/// A Tasks Trace reader holding its guard delays the callback until it lets go.
-///
-/// ```
-/// use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-/// use kernel::prelude::*;
-/// use kernel::sync::Arc;
-/// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, RcuTasksItem, TasksTrace};
-///
-/// struct Cb { runs: AtomicUsize, rcu: RcuHead<Cb> }
-/// kernel::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
-/// impl RcuTasksItem for Cb {
-///     type Pointer = Arc<Cb>;
-///     fn run(this: Arc<Cb>) {
-///         this.runs.fetch_add(1, Relaxed);
-///     }
-/// }
-///
-/// let c = Arc::new(Cb { runs: AtomicUsize::new(0), rcu: RcuHead::new() }, GFP_KERNEL)?;
-/// let guard = TasksTrace::read_lock();
-/// TasksTrace::call(c.clone())?;
-/// // Several grace periods' worth of time: the reader holds them all off.
-/// // SAFETY: Sleeping in process context; Tasks Trace readers may sleep.
-/// unsafe { kernel::bindings::msleep(200) };
-/// assert_eq!(c.runs.load(Relaxed), 0);
-/// assert!(c.rcu.is_queued());
-/// drop(guard);
-/// TasksTrace::barrier();
-/// assert_eq!(c.runs.load(Relaxed), 1);
-/// assert!(!c.rcu.is_queued());
-/// # Ok::<(), Error>(())
-/// ```
-///
-/// A [`TracePointer`] drops a replaced object only after the readers that may hold it are done.
-///
-/// ```
-/// use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
-/// use kernel::prelude::*;
-/// use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace, TracePointer};
-///
-/// static FIRST_DROPPED: AtomicBool = AtomicBool::new(false);
-///
-/// struct V { first: bool, rcu: RcuHead<V> }
-/// kernel::impl_has_rcu_head! { impl HasRcuHead<V> for V { self.rcu } }
-/// impl Drop for V {
-///     fn drop(&mut self) {
-///         if self.first {
-///             FIRST_DROPPED.store(true, Relaxed);
-///         }
-///     }
-/// }
-///
-/// let p = TracePointer::<V>::new();
-/// p.replace(Some(KBox::pin(V { first: true, rcu: RcuHead::new() }, GFP_KERNEL)?));
-/// let guard = TasksTrace::read_lock();
-/// let old = p.get(&guard).ok_or(EINVAL)?;
-/// p.replace(Some(KBox::pin(V { first: false, rcu: RcuHead::new() }, GFP_KERNEL)?));
-/// // Grace periods would have ended several times over without the reader.
-/// // SAFETY: Sleeping in process context; Tasks Trace readers may sleep.
-/// unsafe { kernel::bindings::msleep(300) };
-/// assert!(old.first);
-/// assert!(!FIRST_DROPPED.load(Relaxed));
-/// drop(guard);
-/// TasksTrace::barrier();
-/// assert!(FIRST_DROPPED.load(Relaxed));
-/// drop(p);
-/// TasksTrace::barrier();
-/// # Ok::<(), Error>(())
-/// ```
-#[allow(dead_code)]
-mod tests {}
+#[cfg(all(CONFIG_TASKS_RCU, CONFIG_TASKS_TRACE_RCU))]
+#[macros::kunit_tests(rust_rcu_tasks)]
+mod tests {
+    use crate::{
+        prelude::*,
+        sync::{
+            rcu_tasks::{
+                CallFlavour,
+                RcuHead,
+                RcuTasksItem,
+                Tasks,
+                TasksTrace,
+                TracePointer, //
+            },
+            Arc, //
+        },
+        time::{
+            delay::fsleep,
+            Delta, //
+        }, //
+    };
+    use core::sync::atomic::{
+        AtomicBool,
+        AtomicUsize,
+        Ordering::Relaxed, //
+    };
+
+    /// 10,000 callbacks per flavour: after a barrier every one has run exactly once, and every
+    /// allocation has been dropped.
+    #[test]
+    fn many_callbacks() -> Result {
+        static LIVE: AtomicUsize = AtomicUsize::new(0);
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+        struct Cb {
+            rcu: RcuHead<Cb>,
+        }
+        crate::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
+        impl RcuTasksItem for Cb {
+            type Pointer = Pin<KBox<Cb>>;
+            fn run(_this: Pin<KBox<Cb>>) {
+                RUNS.fetch_add(1, Relaxed);
+            }
+        }
+        impl Drop for Cb {
+            fn drop(&mut self) {
+                LIVE.fetch_sub(1, Relaxed);
+            }
+        }
+        fn cb() -> Result<Pin<KBox<Cb>>> {
+            LIVE.fetch_add(1, Relaxed);
+            Ok(KBox::pin(
+                Cb {
+                    rcu: RcuHead::new(),
+                },
+                GFP_KERNEL,
+            )?)
+        }
+
+        const N: usize = 10_000;
+        for _ in 0..N {
+            Tasks::call(cb()?)?;
+        }
+        Tasks::barrier();
+        assert_eq!(RUNS.load(Relaxed), N);
+        for _ in 0..N {
+            TasksTrace::call(cb()?)?;
+        }
+        TasksTrace::barrier();
+        assert_eq!(RUNS.load(Relaxed), 2 * N);
+        // `free` drops without running.
+        for _ in 0..N {
+            Tasks::free(cb()?)?;
+        }
+        Tasks::barrier();
+        assert_eq!(RUNS.load(Relaxed), 2 * N);
+        assert_eq!(LIVE.load(Relaxed), 0);
+        Ok(())
+    }
+
+    /// A Tasks Trace reader holding its guard delays the callback until it lets go.
+    #[test]
+    fn trace_reader_delays_callback() -> Result {
+        struct Cb {
+            runs: AtomicUsize,
+            rcu: RcuHead<Cb>,
+        }
+        crate::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
+        impl RcuTasksItem for Cb {
+            type Pointer = Arc<Cb>;
+            fn run(this: Arc<Cb>) {
+                this.runs.fetch_add(1, Relaxed);
+            }
+        }
+
+        let c = Arc::new(
+            Cb {
+                runs: AtomicUsize::new(0),
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?;
+        let guard = TasksTrace::read_lock();
+        TasksTrace::call(c.clone())?;
+        // Several grace periods' worth of time: the reader holds them all off (and may sleep).
+        fsleep(Delta::from_millis(200));
+        assert_eq!(c.runs.load(Relaxed), 0);
+        assert!(c.rcu.is_queued());
+        drop(guard);
+        TasksTrace::barrier();
+        assert_eq!(c.runs.load(Relaxed), 1);
+        assert!(!c.rcu.is_queued());
+        Ok(())
+    }
+
+    /// Nested Tasks Trace sections each keep their own counter: the outer one still holds the
+    /// grace period off after the inner one has ended.
+    #[test]
+    fn trace_nested_readers() -> Result {
+        struct Cb {
+            runs: AtomicUsize,
+            rcu: RcuHead<Cb>,
+        }
+        crate::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
+        impl RcuTasksItem for Cb {
+            type Pointer = Arc<Cb>;
+            fn run(this: Arc<Cb>) {
+                this.runs.fetch_add(1, Relaxed);
+            }
+        }
+
+        let c = Arc::new(
+            Cb {
+                runs: AtomicUsize::new(0),
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?;
+        let outer = TasksTrace::read_lock();
+        let inner = TasksTrace::read_lock();
+        TasksTrace::call(c.clone())?;
+        drop(inner);
+        fsleep(Delta::from_millis(200));
+        assert_eq!(c.runs.load(Relaxed), 0);
+        drop(outer);
+        TasksTrace::barrier();
+        assert_eq!(c.runs.load(Relaxed), 1);
+        Ok(())
+    }
+
+    /// A [`TracePointer`] drops a replaced object only after the readers that may hold it are
+    /// done.
+    #[test]
+    fn trace_pointer_waits_for_readers() -> Result {
+        static FIRST_DROPPED: AtomicBool = AtomicBool::new(false);
+
+        struct V {
+            first: bool,
+            rcu: RcuHead<V>,
+        }
+        crate::impl_has_rcu_head! { impl HasRcuHead<V> for V { self.rcu } }
+        impl Drop for V {
+            fn drop(&mut self) {
+                if self.first {
+                    FIRST_DROPPED.store(true, Relaxed);
+                }
+            }
+        }
+
+        let p = TracePointer::<V>::new();
+        p.replace(Some(KBox::pin(
+            V {
+                first: true,
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?));
+        let guard = TasksTrace::read_lock();
+        let old = p.get(&guard).ok_or(EINVAL)?;
+        p.replace(Some(KBox::pin(
+            V {
+                first: false,
+                rcu: RcuHead::new(),
+            },
+            GFP_KERNEL,
+        )?));
+        // Grace periods would have ended several times over without the reader.
+        fsleep(Delta::from_millis(300));
+        assert!(old.first);
+        assert!(!FIRST_DROPPED.load(Relaxed));
+        drop(guard);
+        TasksTrace::barrier();
+        assert!(FIRST_DROPPED.load(Relaxed));
+        drop(p);
+        TasksTrace::barrier();
+        Ok(())
+    }
+}
