@@ -21,10 +21,15 @@
 //! only shows the shape; `samples/rust/rust_vhost_selftest.rs` uses it for real.
 //!
 //! ```
-//! use core::sync::atomic::{AtomicU32, Ordering};
-//! use kernel::prelude::*;
-//! use kernel::sync::Arc;
-//! use kernel::vhost_task::{VhostTask, VhostWorker, WorkerContext};
+//! use core::sync::atomic::{
+//!     AtomicU32,
+//!     Ordering, //
+//! };
+//! use kernel::vhost_task::{
+//!     VhostTask,
+//!     VhostWorker,
+//!     WorkerContext, //
+//! };
 //!
 //! struct Kicks {
 //!     pending: AtomicU32,
@@ -52,17 +57,30 @@
 
 use crate::{
     bindings,
-    error::{code::*, from_err_ptr, Result},
-    ffi::c_void,
+    error::from_err_ptr,
+    mm::Mm,
+    owned::ModuleRef,
+    prelude::*,
     str::CString,
-    sync::Arc,
-    task::Task,
-    types::ARef,
-    ThisModule,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
+    task::{
+        Pid,
+        Task, //
+    },
+    ThisModule, //
 };
 use core::{
-    ptr::{self, NonNull},
-    sync::atomic::{AtomicPtr, Ordering},
+    ptr::{
+        self,
+        NonNull, //
+    },
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    }, //
 };
 
 /// The work of a vhost worker thread.
@@ -152,17 +170,16 @@ struct Shared<W> {
 /// # Invariants
 ///
 /// `vtsk` was created and started with `shared` as its data, and has not been stopped. `mm` is
-/// the creator's `mm_struct`, on which the value holds an `mmgrab` reference. `owner` is the
-/// module whose code the thread runs (null for built-in code), live when the thread started, on
-/// which the value holds a reference: a handle that is leaked keeps the module loaded, rather
-/// than a thread running freed code.
+/// the creator's `mm_struct`. `_module` holds the module whose code the thread runs (nothing for
+/// built-in code), live when the thread started: a handle that is leaked keeps the module
+/// loaded, rather than a thread running freed code.
 pub struct VhostTask<W: VhostWorker> {
     vtsk: NonNull<bindings::vhost_task>,
     shared: NonNull<Shared<W>>,
-    /// The creator's `mm`, pinned with `mmgrab`.
-    mm: NonNull<bindings::mm_struct>,
-    /// The module whose code the thread runs.
-    owner: *mut bindings::module,
+    /// The creator's `mm`, pinned with `mmgrab` (not its address space).
+    mm: ARef<Mm>,
+    /// The module whose code the thread runs; declared last, so dropped last.
+    _module: ModuleRef,
 }
 
 // SAFETY: All the handle's methods may be called from any thread; `W` is `Send + Sync`.
@@ -178,50 +195,39 @@ impl<W: VhostWorker> VhostTask<W> {
     /// which would make the worker a thread of `insmod`. Errors from `vhost_task_create()` are
     /// passed on; `ERESTARTNOINTR` means that the caller may retry.
     pub fn start(module: &'static ThisModule, worker: Arc<W>) -> Result<Self> {
-        let cur = crate::current!();
-        // SAFETY: `current` is valid; `flags` and `mm` of the current task are stable here.
-        let (flags, mm) = unsafe {
-            let t = bindings::get_current();
-            ((*t).flags, (*t).mm)
-        };
-        if flags & bindings::PF_KTHREAD != 0 {
+        let cur = current!();
+        // SAFETY: Only reads the current task's own flags.
+        if unsafe { (*cur.as_ptr()).flags } & bindings::PF_KTHREAD != 0 {
             return Err(EPERM);
         }
-        let mm = NonNull::new(mm).ok_or(EPERM)?;
+        // The creator's `mm`, to recognise its process by; `mmgrab` pins the `mm_struct` only.
+        let mm: ARef<Mm> = ARef::from(&**cur.mm().ok_or(EPERM)?);
         // The thread calls the worker's code until the handle stops it: hold the module that
         // much. A module still in its init function is refused (a failing init frees the module
         // whatever its references, and the thread would belong to `insmod`).
-        let owner = module.as_ptr();
-        if !crate::owned::get_module(owner) {
-            return Err(EPERM);
-        }
-        let this = Self::start_held(worker, cur, mm);
-        if this.is_err() {
-            // SAFETY: Taken just above; no thread was started.
-            unsafe { crate::owned::put_module(owner) };
-        }
-        // INVARIANT: The thread is started with `shared`; `start_held` took the `mm` reference;
-        // the module reference is taken above.
-        this.map(|(vtsk, shared)| Self {
+        let module = ModuleRef::get(module.as_ptr()).ok_or(EPERM)?;
+        let (vtsk, shared) = Self::start_thread(worker, cur.pid())?;
+        // INVARIANT: The thread is started with `shared`; `mm` is the creator's; the module
+        // reference is taken above.
+        Ok(Self {
             vtsk,
             shared,
             mm,
-            owner,
+            _module: module,
         })
     }
 
-    fn start_held(
+    fn start_thread(
         worker: Arc<W>,
-        cur: &Task,
-        mm: NonNull<bindings::mm_struct>,
+        pid: Pid,
     ) -> Result<(NonNull<bindings::vhost_task>, NonNull<Shared<W>>)> {
-        let name = CString::try_from_fmt(core::format_args!("vhost-{}", cur.pid()))?;
+        let name = CString::try_from_fmt(fmt!("vhost-{}", pid))?;
         let shared = Arc::into_raw(Arc::new(
             Shared {
                 worker,
                 task: AtomicPtr::new(ptr::null_mut()),
             },
-            crate::alloc::flags::GFP_KERNEL,
+            GFP_KERNEL,
         )?)
         .cast_mut();
         // SAFETY: The functions match the C prototypes; `shared` stays alive until the task
@@ -244,8 +250,6 @@ impl<W: VhostWorker> VhostTask<W> {
         raw_start(vtsk.as_ptr());
         // SAFETY: `shared` came from `Arc::into_raw` and is not null.
         let shared = unsafe { NonNull::new_unchecked(shared) };
-        // SAFETY: `mm` is the current task's, hence alive; this takes a reference to it.
-        unsafe { bindings::mmgrab(mm.as_ptr()) };
         Ok((vtsk, shared))
     }
 
@@ -261,9 +265,9 @@ impl<W: VhostWorker> VhostTask<W> {
     /// its `mm`), as C `vhost_dev_check_owner()` checks. It stays false for everyone else after
     /// that process is gone.
     pub fn is_owner(&self) -> bool {
-        // SAFETY: Only reads the current task's `mm`.
-        let mm = unsafe { (*bindings::get_current()).mm };
-        mm == self.mm.as_ptr()
+        current!()
+            .mm()
+            .is_some_and(|mm| ptr::eq(mm.as_raw(), self.mm.as_raw()))
     }
 
     /// Returns the worker's data.
@@ -286,8 +290,7 @@ impl<W: VhostWorker> Drop for VhostTask<W> {
     fn drop(&mut self) {
         // SAFETY: `shared` is alive until the end of this function.
         let task = unsafe { self.shared.as_ref() }.task.load(Ordering::Acquire);
-        // SAFETY: Only reads `current`.
-        if !task.is_null() && task == unsafe { bindings::get_current() } {
+        if !task.is_null() && task == Task::current_raw() {
             // Stopping from the worker itself would wait for its own exit (or take the
             // `exit_mutex` it holds in `killed`): leak the handle rather than deadlock.
             crate::pr_err!("vhost_task: a worker must not stop itself; leaking it\n");
@@ -298,11 +301,8 @@ impl<W: VhostWorker> Drop for VhostTask<W> {
         // SAFETY: The task has exited, so the C side no longer uses `shared`; it came from
         // `Arc::into_raw`.
         drop(unsafe { Arc::from_raw(self.shared.as_ptr()) });
-        // SAFETY: By the type invariant, we hold an `mmgrab` reference on `mm`.
-        unsafe { bindings::mmdrop(self.mm.as_ptr()) };
-        // SAFETY: By the type invariant, `start` took this reference; the thread has exited, so
-        // no more of the worker's code runs on it.
-        unsafe { crate::owned::put_module(self.owner) };
+        // Then `mm` is dropped (`mmdrop`), and last `_module`: the thread has exited, so no more
+        // of the worker's code runs on it.
     }
 }
 
@@ -313,10 +313,8 @@ unsafe extern "C" fn work_trampoline<W: VhostWorker>(data: *mut c_void) -> bool 
     // SAFETY: `data` is the `Shared<W>` that lives until the task has exited.
     let shared = unsafe { &*data.cast::<Shared<W>>() };
     if shared.task.load(Ordering::Relaxed).is_null() {
-        // SAFETY: Only reads `current`, which is the worker thread.
-        shared
-            .task
-            .store(unsafe { bindings::get_current() }, Ordering::Release);
+        // `current` is the worker thread.
+        shared.task.store(Task::current_raw(), Ordering::Release);
     }
     let mut ctx = WorkerContext { running: false };
     let did_work = shared.worker.work(&mut ctx);
@@ -334,44 +332,46 @@ unsafe extern "C" fn kill_trampoline<W: VhostWorker>(data: *mut c_void) {
     // The kill may come before the first `work`: record the thread here too, so that a drop of
     // the handle from `killed` is recognised as the worker stopping itself.
     if shared.task.load(Ordering::Relaxed).is_null() {
-        // SAFETY: Only reads `current`, which is the worker thread.
-        shared
-            .task
-            .store(unsafe { bindings::get_current() }, Ordering::Release);
+        // `current` is the worker thread.
+        shared.task.store(Task::current_raw(), Ordering::Release);
     }
     shared.worker.killed();
 }
 
 /// KUnit tests; the rest need a user process and run from `tools/guest/selftest.c`.
-///
-/// Creation from a kernel thread (KUnit runs tests in one) is refused with `EPERM`, and the
-/// worker's data is dropped.
-///
-/// ```
-/// use kernel::prelude::*;
-/// use kernel::sync::Arc;
-/// use kernel::vhost_task::{VhostTask, VhostWorker, WorkerContext};
-/// use kernel::ThisModule;
-///
-/// struct Idle;
-/// impl VhostWorker for Idle {
-///     fn work(&self, _ctx: &mut WorkerContext) -> bool {
-///         false
-///     }
-///     fn killed(&self) {}
-/// }
-///
-/// // SAFETY: Built-in code has no module, which C spells as a null `THIS_MODULE`.
-/// static NOMODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
-/// let data = Arc::new(Idle, GFP_KERNEL)?;
-/// let r = VhostTask::start(&NOMODULE, data.clone());
-/// assert_eq!(r.err(), Some(EPERM));
-/// // Only our reference is left.
-/// assert!(data.into_unique_or_drop().is_some());
-/// # Ok::<(), Error>(())
-/// ```
-#[allow(dead_code)]
-mod tests {}
+#[macros::kunit_tests(rust_vhost_task)]
+mod tests {
+    use crate::{
+        prelude::*,
+        sync::Arc,
+        vhost_task::{
+            VhostTask,
+            VhostWorker,
+            WorkerContext, //
+        }, //
+    };
+
+    /// Creation from a kernel thread (KUnit runs tests in one) is refused with `EPERM`, and
+    /// the worker's data is dropped.
+    #[test]
+    fn kthread_refused() -> Result {
+        struct Idle;
+        impl VhostWorker for Idle {
+            fn work(&self, _ctx: &mut WorkerContext) -> bool {
+                false
+            }
+            fn killed(&self) {}
+        }
+
+        let module = crate::module::this_module::<crate::LocalModule>();
+        let data = Arc::new(Idle, GFP_KERNEL)?;
+        let r = VhostTask::start(module, data.clone());
+        assert_eq!(r.err(), Some(EPERM));
+        // Only our reference is left.
+        assert!(Arc::into_unique_or_drop(data).is_some());
+        Ok(())
+    }
+}
 
 #[inline(never)]
 fn raw_start(vtsk: *mut bindings::vhost_task) {
