@@ -18,8 +18,11 @@
 //! A kernel thread has no file descriptors, so a bad descriptor is refused with `EBADF`:
 //!
 //! ```
-//! use kernel::eventfd::{EventFd, Watch, WatchTarget};
-//! use kernel::prelude::*;
+//! use kernel::eventfd::{
+//!     EventFd,
+//!     Watch,
+//!     WatchTarget, //
+//! };
 //!
 //! struct Nothing;
 //! // SAFETY: `notify` does nothing.
@@ -28,21 +31,21 @@
 //! }
 //!
 //! assert_eq!(EventFd::from_fd(-1).err(), Some(EBADF));
-//! // SAFETY: Built-in code has no module, which C spells as a null `THIS_MODULE`.
-//! static NOMODULE: kernel::ThisModule =
-//!     unsafe { kernel::ThisModule::from_ptr(core::ptr::null_mut()) };
-//! assert_eq!(Watch::new(&NOMODULE, 12345, Nothing).err(), Some(EBADF));
+//! // The doctests are built-in code: their `THIS_MODULE` is null.
+//! let module = kernel::module::this_module::<crate::LocalModule>();
+//! assert_eq!(Watch::new(module, 12345, Nothing).err(), Some(EBADF));
 //! ```
 
 use crate::{
     bindings,
-    error::{from_err_ptr, Result},
-    ffi::{c_int, c_uint, c_void},
+    error::from_err_ptr,
+    owned::ModuleRef,
     prelude::*,
+    task::Task,
     types::Opaque,
-    ThisModule,
+    ThisModule, //
 };
-use core::{pin::Pin, ptr::NonNull};
+use core::ptr::NonNull;
 
 /// The poll mask bit for "readable" (`EPOLLIN`).
 const EPOLLIN: u32 = 0x1;
@@ -93,7 +96,7 @@ impl EventFd {
 /// exiting runs its task work after `exit_files()`.
 fn current_files() -> Result {
     // SAFETY: Only the task itself changes its `files` pointer, so reading its own is stable.
-    if unsafe { (*bindings::get_current()).files }.is_null() {
+    if unsafe { (*Task::current_raw()).files }.is_null() {
         return Err(EBADF);
     }
     Ok(())
@@ -143,7 +146,7 @@ pub struct Watch<T: WatchTarget> {
     wqh: *mut bindings::wait_queue_head,
     target: T,
     /// The module whose code `wait`'s function and `target` are; dropped last.
-    _module: crate::owned::ModuleRef,
+    _module: ModuleRef,
 }
 
 // SAFETY: The C parts are only used under the wait queue's lock, or by `new` and `drop`; `T` is
@@ -165,11 +168,11 @@ impl<T: WatchTarget> Watch<T> {
     /// module loaded rather than leave its code on the eventfd's wait queue.
     pub fn new(module: &'static ThisModule, fd: i32, target: T) -> Result<Pin<KBox<Self>>> {
         current_files()?;
-        let module = crate::owned::ModuleRef::get(module.as_ptr()).ok_or(ENODEV)?;
+        let module = ModuleRef::get(module.as_ptr()).ok_or(ENODEV)?;
         // SAFETY: Any value is accepted; on success we get a file reference.
         let file = from_err_ptr(unsafe { bindings::eventfd_fget(fd) })?;
         let file = NonNull::new(file).ok_or(EBADF)?;
-        let init = pin_init!(Self {
+        let init = try_pin_init!(Self {
             // SAFETY: `wake::<T>` matches `wait_queue_func_t`; the entry is initialised in
             // place before anything else can see it.
             wait <- Opaque::ffi_init(|w: *mut bindings::wait_queue_entry| unsafe {
@@ -204,7 +207,7 @@ impl<T: WatchTarget> Watch<T> {
         // SAFETY: Nothing is moved out of the pinned watch.
         let whole: *mut Self = unsafe { Pin::get_unchecked_mut(this.as_mut()) };
         // SAFETY: `whole` points at the initialised watch.
-        let table = unsafe { Opaque::raw_get(core::ptr::addr_of!((*whole).table)) };
+        let table = unsafe { Opaque::cast_into(&raw const (*whole).table) };
         // SAFETY: `f` is a live eventfd file, whose `f_op` has `poll`; `table` is initialised
         // and pinned, so `queue::<T>` may store the wait queue in the watch and register `wait`.
         let mask = unsafe {
@@ -253,14 +256,15 @@ unsafe extern "C" fn queue<T: WatchTarget>(
     wqh: *mut bindings::wait_queue_head,
     pt: *mut bindings::poll_table_struct,
 ) {
-    // SAFETY: `pt` is the `table` field of a `Watch<T>` (`Opaque` is `repr(transparent)`),
-    // derived by `new` from a pointer to the whole watch.
-    let this = unsafe { crate::container_of!(pt, Watch<T>, table) }.cast_mut();
+    let table = Opaque::cast_from(pt).cast_mut();
+    // SAFETY: `pt` is the `table` field of a `Watch<T>`, derived by `new` from a pointer to the
+    // whole watch.
+    let this = unsafe { crate::container_of!(table, Watch<T>, table) };
     // SAFETY: `new` has the only reference to the watch, and is inside `vfs_poll`. An eventfd
     // has one wait queue, so this is called once; `wait` is pinned and initialised.
     unsafe {
         (*this).wqh = wqh;
-        bindings::add_wait_queue(wqh, Opaque::raw_get(core::ptr::addr_of!((*this).wait)));
+        bindings::add_wait_queue(wqh, Opaque::cast_into(&raw const (*this).wait));
     }
 }
 
@@ -276,6 +280,7 @@ unsafe extern "C" fn wake<T: WatchTarget>(
     _sync: c_int,
     key: *mut c_void,
 ) -> c_int {
+    let wait = Opaque::cast_from(wait).cast_mut();
     // SAFETY: `wait` is the `wait` field of a registered, hence live, `Watch<T>`.
     let this = unsafe { &*crate::container_of!(wait, Watch<T>, wait) };
     // The key is the poll mask of the event (eventfd always passes one).
