@@ -2,30 +2,36 @@
 
 //! String module parameters.
 //!
-//! 6.12's `module!` macro has no parameters. [`module_str_param!`](crate::module_str_param)
-//! declares one string parameter of a loadable module, set at load time (`insmod m.ko
-//! name=value`) and read-only afterwards (no sysfs file). It is the C `module_param(x, charp, 0)`.
-//! The description documents the parameter in the source; it is not put in `.modinfo`, since
-//! `rustc` emits statics marked `#[used]` there as a separate retained section, and modpost only
-//! reads the first `.modinfo` section.
+//! The `params` of [`module!`](macros::module) take integers and `bool` only.
+//! [`module_str_param!`](crate::module_str_param) declares one string parameter of a loadable
+//! module, set at load time (`insmod m.ko name=value`) and read-only afterwards (no sysfs file).
+//! It is the C `module_param(x, charp, 0)` with its `MODULE_PARM_DESC()`: `modinfo` shows the
+//! parameter and its description.
 //!
 //! C header: [`include/linux/moduleparam.h`](srctree/include/linux/moduleparam.h).
 //!
 //! # Examples
 //!
 //! ```
-//! use kernel::c_str;
-//!
 //! kernel::module_str_param! {
 //!     /// The device name.
-//!     static NAME: "name" = c_str!("example"), "the device name";
+//!     static NAME: "name" = c"example", "the device name";
 //! }
 //!
 //! // Built-in code has no load time, so the default is what it reads.
-//! assert_eq!(NAME.get().as_bytes(), b"example");
+//! assert_eq!(NAME.get().to_bytes(), b"example");
 //! ```
 
-use crate::{bindings, ffi::c_char, str::CStr};
+use crate::{
+    ffi::{
+        c_char,
+        c_void, //
+    },
+    str::{
+        CStr,
+        CStrExt as _, //
+    }, //
+};
 use core::cell::UnsafeCell;
 
 /// The value of a string parameter: what the loader set, or a default.
@@ -47,6 +53,7 @@ unsafe impl Sync for StrParam {}
 impl StrParam {
     /// A parameter whose value is `default` unless set at load time.
     pub const fn new(default: &'static CStr) -> Self {
+        // INVARIANT: Null until the loader sets it.
         Self {
             value: UnsafeCell::new(core::ptr::null_mut()),
             default,
@@ -66,44 +73,58 @@ impl StrParam {
         }
     }
 
+    /// The `arg` of the parameter's `struct kernel_param`: where `param_set_charp` stores the
+    /// string.
     #[doc(hidden)]
-    pub const fn as_arg(&'static self) -> *mut crate::ffi::c_void {
+    pub const fn as_arg(&'static self) -> *mut c_void {
         self.value.get().cast()
     }
+
+    /// Copies `s`, whose length is `N`, into an array: a `.modinfo` entry of
+    /// [`module_str_param!`](crate::module_str_param).
+    #[doc(hidden)]
+    pub const fn modinfo<const N: usize>(s: &str) -> [u8; N] {
+        let bytes = s.as_bytes();
+        let mut out = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = bytes[i];
+            i += 1;
+        }
+        out
+    }
 }
-
-/// A `struct kernel_param`, to be placed in the `__param` section.
-#[doc(hidden)]
-#[repr(transparent)]
-pub struct RawParam(pub bindings::kernel_param);
-
-// SAFETY: The loader reads it; module code never touches it.
-unsafe impl Sync for RawParam {}
 
 /// Declares a string parameter of a loadable module.
 ///
 /// `static NAME: "name" = default, "description";` declares `NAME`, a
-/// [`StrParam`](crate::module_param::StrParam), set by `name=...` at `insmod` time. Built-in
-/// code only ever sees the default. See the [module docs](crate::module_param).
+/// [`StrParam`](crate::module_param::StrParam), set by `name=...` at `insmod` time, with
+/// `default` a `&'static CStr` (a `c"..."` literal). Built-in code only ever sees the default.
+/// See the [module docs](crate::module_param::StrParam).
 #[macro_export]
 macro_rules! module_str_param {
     ($(#[$attr:meta])* $vis:vis static $name:ident: $pname:literal = $default:expr,
      $desc:literal;) => {
-        const _: &str = $desc;
         $(#[$attr])*
         $vis static $name: $crate::module_param::StrParam =
             $crate::module_param::StrParam::new($default);
 
         #[cfg(MODULE)]
         const _: () = {
+            extern "C" {
+                static __this_module: $crate::types::Opaque<$crate::bindings::module>;
+            }
+
             #[link_section = "__param"]
-            #[used]
-            static PARAM: $crate::module_param::RawParam =
-                $crate::module_param::RawParam($crate::bindings::kernel_param {
-                    name: $crate::c_str!($pname).as_char_ptr(),
-                    mod_: ::core::ptr::null_mut(),
-                    // SAFETY: Only takes the address of the C `param_ops_charp`.
-                    ops: unsafe { ::core::ptr::addr_of!($crate::bindings::param_ops_charp) },
+            #[used(compiler)]
+            static PARAM: $crate::module_param::KernelParam =
+                $crate::module_param::KernelParam::new($crate::bindings::kernel_param {
+                    name: $crate::str::as_char_ptr_in_const_context(
+                        $crate::c_str!($pname),
+                    ),
+                    mod_: $crate::types::Opaque::cast_into(&raw const __this_module),
+                    ops: &raw const $crate::bindings::param_ops_charp,
+                    // Not in sysfs: the loader is the only writer.
                     perm: 0,
                     level: -1,
                     flags: 0,
@@ -111,6 +132,17 @@ macro_rules! module_str_param {
                         arg: $name.as_arg(),
                     },
                 });
+
+            // What `modinfo` shows, as `MODULE_PARM_DESC()` and `module_param()` write it.
+            const PARM: &str = concat!("parm=", $pname, ":", $desc, "\0");
+            const PARMTYPE: &str = concat!("parmtype=", $pname, ":charp\0");
+            #[link_section = ".modinfo"]
+            #[used(compiler)]
+            static MODINFO_PARM: [u8; PARM.len()] = $crate::module_param::StrParam::modinfo(PARM);
+            #[link_section = ".modinfo"]
+            #[used(compiler)]
+            static MODINFO_PARMTYPE: [u8; PARMTYPE.len()] =
+                $crate::module_param::StrParam::modinfo(PARMTYPE);
         };
     };
 }
