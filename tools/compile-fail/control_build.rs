@@ -2,20 +2,45 @@
 // expect: build
 
 //! Positive control: correct uses of the same APIs as the other cases must build, so a
-//! broken toolchain or harness (every build failing) cannot make the suite pass.
+//! broken toolchain or harness (every build failing) cannot make the suite pass. The misc
+//! device is mainline's, as the `miscdevice_ptr_not_sync` case uses it.
 
+use core::sync::atomic::{
+    AtomicU32,
+    Ordering, //
+};
+use kernel::fs::File;
+use kernel::miscdevice::{
+    MiscDevice,
+    MiscDeviceOptions,
+    MiscDeviceRegistration, //
+};
 use kernel::prelude::*;
 use kernel::sync::rcu_tasks::{
-    CallFlavour, RcuHead, RcuTasksItem, Tasks, TasksTrace, TracePointer,
+    CallFlavour,
+    RcuHead,
+    RcuTasksItem,
+    Tasks,
+    TasksTrace,
+    TracePointer, //
 };
 use kernel::sync::Arc;
-use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
-use kernel::vhost_task::{VhostTask, VhostWorker, WorkerContext};
+use kernel::task_work::{
+    self,
+    Notify,
+    TaskWork,
+    TaskWorkItem, //
+};
+use kernel::vhost_task::{
+    VhostTask,
+    VhostWorker,
+    WorkerContext, //
+};
 
 module! {
     type: Case,
     name: "control_build",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }
@@ -43,6 +68,29 @@ impl RcuTasksItem for Old {
     type Pointer = Pin<KBox<Old>>;
     fn run(this: Pin<KBox<Old>>) {
         pr_info!("old {}\n", this.value);
+    }
+}
+
+struct Dev {
+    count: AtomicU32,
+}
+
+#[vtable]
+impl MiscDevice for Dev {
+    type Ptr = KBox<Dev>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Dev>> {
+        Ok(KBox::new(
+            Dev {
+                count: AtomicU32::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn ioctl(this: &Dev, _file: &File, _cmd: u32, _arg: usize) -> Result<isize> {
+        this.count.fetch_add(1, Ordering::Relaxed);
+        Ok(0)
     }
 }
 
@@ -90,6 +138,13 @@ impl kernel::Module for Case {
             let guard = TasksTrace::read_lock();
             pr_info!("{:?}\n", cfg.get(&guard).map(|c| c.value));
         }
+        let reg = KBox::pin_init(
+            MiscDeviceRegistration::<Dev>::register(MiscDeviceOptions {
+                name: c"rvh-control",
+            }),
+            GFP_KERNEL,
+        )?;
+        drop(reg);
         let task = VhostTask::start(module, Arc::new(Idle, GFP_KERNEL)?)?;
         task.wake();
         drop(task);

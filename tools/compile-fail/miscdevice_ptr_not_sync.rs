@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 // expect: E0277 "cannot be shared between threads safely"
 
-//! A misc device's per-file state is used by concurrent ioctls: it must be `Sync`.
+//! A misc device's per-file state is used by concurrent ioctls: mainline's `MiscDevice` (which
+//! the project uses since 7.3) requires it to be `Sync`.
 
 use core::cell::Cell;
-use kernel::miscdevice::MiscDevice;
+use kernel::fs::File;
+use kernel::miscdevice::{
+    MiscDevice,
+    MiscDeviceRegistration, //
+};
 use kernel::prelude::*;
 
 module! {
     type: Case,
     name: "miscdevice_ptr_not_sync",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }
@@ -20,10 +25,12 @@ struct Case;
 struct Dev {
     count: Cell<u32>,
 }
+
+#[vtable]
 impl MiscDevice for Dev {
     type Ptr = KBox<Dev>;
-    const OWNER: &'static ThisModule = &THIS_MODULE;
-    fn open() -> Result<KBox<Dev>> {
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Dev>> {
         Ok(KBox::new(
             Dev {
                 count: Cell::new(0),
@@ -31,7 +38,8 @@ impl MiscDevice for Dev {
             GFP_KERNEL,
         )?)
     }
-    fn ioctl(this: &Dev, _cmd: u32, _arg: usize) -> Result<isize> {
+
+    fn ioctl(this: &Dev, _file: &File, _cmd: u32, _arg: usize) -> Result<isize> {
         this.count.set(this.count.get() + 1);
         Ok(0)
     }

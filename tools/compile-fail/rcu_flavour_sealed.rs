@@ -6,12 +6,15 @@
 
 use kernel::bindings;
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, Flavour};
+use kernel::sync::rcu_tasks::{
+    CallFlavour,
+    Flavour, //
+};
 
 module! {
     type: Case,
     name: "rcu_flavour_sealed",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

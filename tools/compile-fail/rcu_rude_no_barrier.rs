@@ -4,12 +4,15 @@
 //! With no callbacks, `TasksRude` has no barrier either.
 
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, TasksRude};
+use kernel::sync::rcu_tasks::{
+    CallFlavour,
+    TasksRude, //
+};
 
 module! {
     type: Case,
     name: "rcu_rude_no_barrier",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

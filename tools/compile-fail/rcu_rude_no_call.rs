@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 // expect: E0599 "expected a `Fn<_>` closure, found `TasksRude`"
 
-//! Tasks Rude RCU has no `call_rcu_tasks_rude()` in 6.12, so `TasksRude` has no `call`.
+//! The kernel has no `call_rcu_tasks_rude()` (6.12 dropped it, and 7.3 has none), so `TasksRude`
+//! has no `call`.
 //! (rustc words the error as a missing `Fn::call`, the other `call` in scope.)
 
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, RcuTasksItem, TasksRude};
+use kernel::sync::rcu_tasks::{
+    CallFlavour,
+    RcuHead,
+    RcuTasksItem,
+    TasksRude, //
+};
 
 module! {
     type: Case,
     name: "rcu_rude_no_call",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

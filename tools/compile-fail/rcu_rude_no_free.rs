@@ -4,12 +4,16 @@
 //! With no callbacks, `TasksRude` cannot free an object after a grace period either.
 
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, TasksRude};
+use kernel::sync::rcu_tasks::{
+    CallFlavour,
+    RcuHead,
+    TasksRude, //
+};
 
 module! {
     type: Case,
     name: "rcu_rude_no_free",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

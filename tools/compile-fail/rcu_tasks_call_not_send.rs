@@ -6,12 +6,17 @@
 
 use core::marker::PhantomData;
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, RcuTasksItem, Tasks};
+use kernel::sync::rcu_tasks::{
+    CallFlavour,
+    RcuHead,
+    RcuTasksItem,
+    Tasks, //
+};
 
 module! {
     type: Case,
     name: "rcu_tasks_call_not_send",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

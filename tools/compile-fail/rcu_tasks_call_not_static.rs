@@ -4,12 +4,16 @@
 //! `Tasks::call` hands the item to a callback that runs after a grace period, in another task: it
 //! refuses an item type that may borrow (a type parameter with no `'static` bound).
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, RcuTasksItem, Tasks};
+use kernel::sync::rcu_tasks::{
+    CallFlavour,
+    RcuTasksItem,
+    Tasks, //
+};
 
 module! {
     type: Case,
     name: "rcu_tasks_call_not_static",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

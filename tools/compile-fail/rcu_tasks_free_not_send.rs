@@ -6,12 +6,16 @@
 
 use core::marker::PhantomData;
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, Tasks};
+use kernel::sync::rcu_tasks::{
+    CallFlavour,
+    RcuHead,
+    Tasks, //
+};
 
 module! {
     type: Case,
     name: "rcu_tasks_free_not_send",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

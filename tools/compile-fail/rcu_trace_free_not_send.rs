@@ -6,12 +6,16 @@
 
 use core::marker::PhantomData;
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{CallFlavour, RcuHead, TasksTrace};
+use kernel::sync::rcu_tasks::{
+    CallFlavour,
+    RcuHead,
+    TasksTrace, //
+};
 
 module! {
     type: Case,
     name: "rcu_trace_free_not_send",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

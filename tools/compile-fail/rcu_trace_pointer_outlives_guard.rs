@@ -4,12 +4,16 @@
 //! An object read from a `TracePointer` cannot be used after its read-side guard is dropped.
 
 use kernel::prelude::*;
-use kernel::sync::rcu_tasks::{RcuHead, TasksTrace, TracePointer};
+use kernel::sync::rcu_tasks::{
+    RcuHead,
+    TasksTrace,
+    TracePointer, //
+};
 
 module! {
     type: Case,
     name: "rcu_trace_pointer_outlives_guard",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -6,12 +6,17 @@
 
 use core::marker::PhantomData;
 use kernel::prelude::*;
-use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
+use kernel::task_work::{
+    self,
+    Notify,
+    TaskWork,
+    TaskWorkItem, //
+};
 
 module! {
     type: Case,
     name: "task_work_add_not_send",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -5,12 +5,16 @@
 //! (here a type parameter with no `'static` bound). `impl_has_task_work!` already refuses item
 //! types with lifetimes, since their entry is a `static`; this checks `add`'s own bound.
 use kernel::prelude::*;
-use kernel::task_work::{self, Notify, TaskWorkItem};
+use kernel::task_work::{
+    self,
+    Notify,
+    TaskWorkItem, //
+};
 
 module! {
     type: Case,
     name: "task_work_add_not_static",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

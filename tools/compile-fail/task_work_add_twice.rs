@@ -5,12 +5,17 @@
 //! takes the box.
 
 use kernel::prelude::*;
-use kernel::task_work::{self, Notify, TaskWork, TaskWorkItem};
+use kernel::task_work::{
+    self,
+    Notify,
+    TaskWork,
+    TaskWorkItem, //
+};
 
 module! {
     type: Case,
     name: "task_work_add_twice",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

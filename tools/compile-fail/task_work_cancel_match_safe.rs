@@ -5,12 +5,16 @@
 //! the type system cannot check (it must not sleep): calling it is `unsafe`.
 
 use kernel::prelude::*;
-use kernel::task_work::{self, TaskWork, TaskWorkItem};
+use kernel::task_work::{
+    self,
+    TaskWork,
+    TaskWorkItem, //
+};
 
 module! {
     type: Case,
     name: "task_work_cancel_match_safe",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

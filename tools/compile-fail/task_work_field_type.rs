@@ -4,12 +4,15 @@
 //! `impl_has_task_work!` only compiles if the named field is a `TaskWork` of the item type.
 
 use kernel::prelude::*;
-use kernel::task_work::{TaskWork, TaskWorkItem};
+use kernel::task_work::{
+    TaskWork,
+    TaskWorkItem, //
+};
 
 module! {
     type: Case,
     name: "task_work_field_type",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -5,12 +5,16 @@
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
-use kernel::vhost_task::{VhostTask, VhostWorker, WorkerContext};
+use kernel::vhost_task::{
+    VhostTask,
+    VhostWorker,
+    WorkerContext, //
+};
 
 module! {
     type: Case,
     name: "vhost_task_stop_twice",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -5,12 +5,15 @@
 //! must require it of what it holds.
 
 use kernel::prelude::*;
-use kernel::vhost_task::{VhostWorker, WorkerContext};
+use kernel::vhost_task::{
+    VhostWorker,
+    WorkerContext, //
+};
 
 module! {
     type: Case,
     name: "vhost_worker_not_static",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -5,12 +5,15 @@
 
 use core::cell::Cell;
 use kernel::prelude::*;
-use kernel::vhost_task::{VhostWorker, WorkerContext};
+use kernel::vhost_task::{
+    VhostWorker,
+    WorkerContext, //
+};
 
 module! {
     type: Case,
     name: "vhost_worker_not_sync",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

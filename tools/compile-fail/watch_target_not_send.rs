@@ -11,7 +11,7 @@ use kernel::prelude::*;
 module! {
     type: Case,
     name: "watch_target_not_send",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -10,7 +10,7 @@ use kernel::prelude::*;
 module! {
     type: Case,
     name: "watch_target_safe_impl",
-    author: "rust-vhost developers",
+    authors: ["rust-vhost developers"],
     description: "compile-fail case",
     license: "GPL",
 }
