@@ -28,8 +28,10 @@ cases=("$@")
 dir=$OBJ-cfail
 
 # check NAME CODE MSG < rustc output: prints why the output does not match.
+# rustc names the case file by its absolute path (6.12) or by its path
+# relative to the M= directory (7.3): `--> NAME.rs:12:5`; both count.
 check() {
-	awk -v file="/$1.rs:" -v code="$2" -v msg="$3" '
+	awk -v file="$1.rs:" -v code="$2" -v msg="$3" '
 	function done_block() {
 		if (inblk && loc && hit) ok = 1
 		inblk = 0
@@ -43,13 +45,17 @@ check() {
 			bad = bad "\n    " $0
 		}
 	}
-	inblk && !seenloc && /^ *--> / { seenloc = 1; loc = index($0, file) > 0 }
+	inblk && !seenloc && /^ *--> / {
+		seenloc = 1
+		sub(/^ *--> /, "")
+		loc = index($0, file) == 1 || index($0, "/" file) > 0
+	}
 	inblk && index($0, msg) { hit = 1 }
 	END {
 		done_block()
 		if (bad != "") print "other errors than " code ":" bad
 		else if (!n) print "no error " code
-		else if (!ok) print "no error " code " with \"" msg "\" in " substr(file, 2, length(file) - 2)
+		else if (!ok) print "no error " code " with \"" msg "\" in " substr(file, 1, length(file) - 1)
 	}'
 }
 
@@ -67,7 +73,8 @@ run_case() {
 	"${KMAKE[@]}" -s CLIPPY= M="$d" "$name.o" >"$d/out" 2>&1 || rc=$?
 	secs=$(echo "$(date +%s.%N) - $t0" | bc)
 	# The compiler's own lines, with the paths as in the repository and tree.
-	grep -E '^(error|warning)|^ *--> ' "$d/out" | sed "s|$d/|tools/compile-fail/|; s|$SRC/||" |
+	grep -E '^(error|warning)|^ *--> ' "$d/out" |
+		sed "s|$d/|tools/compile-fail/|; s|--> $name.rs:|--> tools/compile-fail/$name.rs:|; s|$SRC/||" |
 		head -20 | sed 's/^/    # /' || true
 	if [ "$expect" = build ]; then
 		why=
