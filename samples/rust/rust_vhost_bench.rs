@@ -518,7 +518,7 @@ impl kernel::Module for Bench {
                 Some(bench_thread),
                 ptr::null_mut(),
                 bindings::NUMA_NO_NODE,
-                c"rust_vhost_bench".as_ptr(),
+                c"rust_vhost_bench".as_char_ptr(),
             )
         };
         let t = kernel::error::from_err_ptr(t)?;

@@ -490,7 +490,7 @@ fn ping_c(n: usize) -> Result<u64> {
             Some(ping_c_fn),
             Some(ping_c_kill),
             data,
-            c"vhost-ping-c".as_ptr(),
+            c"vhost-ping-c".as_char_ptr(),
         )
     };
     let vtsk = kernel::error::from_err_ptr(vtsk)?;

@@ -112,7 +112,6 @@ use kernel::{
         VhostWorker,
         WorkerContext, //
     },
-    ThisModule,
 };
 
 module! {
@@ -287,7 +286,7 @@ impl RingCfg {
     fn region_at(&self, gpa: u64) -> Result<&Region> {
         let mut found: Option<&Region> = None;
         for r in self.mem.iter() {
-            if gpa >= r.gpa && gpa - r.gpa < r.size && found.map_or(true, |f| r.gpa < f.gpa) {
+            if gpa >= r.gpa && gpa - r.gpa < r.size && found.is_none_or(|f| r.gpa < f.gpa) {
                 found = Some(r);
             }
         }
