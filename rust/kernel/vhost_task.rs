@@ -73,6 +73,7 @@ use crate::{
     ThisModule, //
 };
 use core::{
+    mem::ManuallyDrop,
     ptr::{
         self,
         NonNull, //
@@ -170,16 +171,18 @@ struct Shared<W> {
 /// # Invariants
 ///
 /// `vtsk` was created and started with `shared` as its data, and has not been stopped. `mm` is
-/// the creator's `mm_struct`. `_module` holds the module whose code the thread runs (nothing for
+/// the creator's `mm_struct`. `module` holds the module whose code the thread runs (nothing for
 /// built-in code), live when the thread started: a handle that is leaked keeps the module
 /// loaded, rather than a thread running freed code.
 pub struct VhostTask<W: VhostWorker> {
     vtsk: NonNull<bindings::vhost_task>,
     shared: NonNull<Shared<W>>,
-    /// The creator's `mm`, pinned with `mmgrab` (not its address space).
-    mm: ARef<Mm>,
-    /// The module whose code the thread runs; declared last, so dropped last.
-    _module: ModuleRef,
+    /// The creator's `mm`, pinned with `mmgrab` (not its address space). Dropped by hand in
+    /// [`Drop`], after the thread has exited, and leaked with the handle otherwise.
+    mm: ManuallyDrop<ARef<Mm>>,
+    /// The module whose code the thread runs. Dropped by hand in [`Drop`], last, and leaked
+    /// with the handle when the thread cannot be stopped.
+    module: ManuallyDrop<ModuleRef>,
 }
 
 // SAFETY: All the handle's methods may be called from any thread; `W` is `Send + Sync`.
@@ -212,8 +215,8 @@ impl<W: VhostWorker> VhostTask<W> {
         Ok(Self {
             vtsk,
             shared,
-            mm,
-            _module: module,
+            mm: ManuallyDrop::new(mm),
+            module: ManuallyDrop::new(module),
         })
     }
 
@@ -292,7 +295,9 @@ impl<W: VhostWorker> Drop for VhostTask<W> {
         let task = unsafe { self.shared.as_ref() }.task.load(Ordering::Acquire);
         if !task.is_null() && task == Task::current_raw() {
             // Stopping from the worker itself would wait for its own exit (or take the
-            // `exit_mutex` it holds in `killed`): leak the handle rather than deadlock.
+            // `exit_mutex` it holds in `killed`): leak the handle rather than deadlock. The
+            // thread goes on running the module's code, so the module reference is leaked with
+            // it (`ManuallyDrop`): the module stays loaded rather than being freed under it.
             crate::pr_err!("vhost_task: a worker must not stop itself; leaking it\n");
             return;
         }
@@ -301,8 +306,11 @@ impl<W: VhostWorker> Drop for VhostTask<W> {
         // SAFETY: The task has exited, so the C side no longer uses `shared`; it came from
         // `Arc::into_raw`.
         drop(unsafe { Arc::from_raw(self.shared.as_ptr()) });
-        // Then `mm` is dropped (`mmdrop`), and last `_module`: the thread has exited, so no more
-        // of the worker's code runs on it.
+        // SAFETY: `mm` is not used again: `self` is being dropped.
+        unsafe { ManuallyDrop::drop(&mut self.mm) };
+        // SAFETY: As above. The module goes last: the thread has exited, so no more of the
+        // worker's code runs on it.
+        unsafe { ManuallyDrop::drop(&mut self.module) };
     }
 }
 
