@@ -27,10 +27,10 @@
 //!
 //! # Module lifetime
 //!
-//! The function a C list calls is always [`trampoline`], which is built into the kernel. Next to
+//! The function a C list calls is always `trampoline`, which is built into the kernel. Next to
 //! the `callback_head` lies a pointer to the item type's [`Entry`]: the item type's own function
 //! and the module that holds its code. Queuing an item takes a reference on that module, and
-//! [`trampoline`] drops it only once the item's function has returned, so the module cannot be
+//! `trampoline` drops it only once the item's function has returned, so the module cannot be
 //! unloaded while a list may still call into it, and no module code runs after the reference is
 //! gone. Entries are `static`s that the `impl_has_*!` macros make in the crate that declares the
 //! item type, so the function and the module always belong together, whichever crate queues.

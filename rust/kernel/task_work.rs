@@ -23,7 +23,7 @@
 //! While an item is queued, it holds a reference on the module that implements its type, so the
 //! module cannot be unloaded while its code may still be called. The C list calls a trampoline
 //! built into the kernel, which calls the item type's code and drops the reference once that has
-//! returned (see [`owned`](crate::owned)). A module refuses new items with `ENODEV` while its init
+//! returned (see [`owned`]). A module refuses new items with `ENODEV` while its init
 //! function runs (a failing init frees the module whatever its references) and while it is being
 //! unloaded.
 //!
@@ -128,7 +128,7 @@ impl Notify {
 }
 
 /// The `callback_head` that links an item into a task's task work list, with a pointer to its
-/// type's entry (see [`owned`](crate::owned)).
+/// type's entry (see [`owned`]).
 ///
 /// Embed one in a struct per list the struct can be on at once, each with its own `ID`, and
 /// declare it with [`impl_has_task_work!`].
@@ -730,7 +730,11 @@ pub(crate) fn run_current() {
     unsafe { bindings::task_work_run() };
 }
 
-/// Returns whether task work is queued on the current task (`task_work_pending(current)`).
+/// Returns whether task work is queued on the current task (`task_work_pending(current)`), for
+/// a vhost worker ([`WorkerContext::has_task_work`]).
+///
+/// [`WorkerContext::has_task_work`]: crate::vhost_task::WorkerContext::has_task_work
+#[cfg(CONFIG_VHOST_TASK)]
 #[inline]
 pub(crate) fn current_pending() -> bool {
     // SAFETY: Only reads the current task's list head.

@@ -26,7 +26,7 @@
 //!
 //! While an item waits, it holds a reference on the module that implements its type, which
 //! therefore cannot be unloaded until every callback into its code has returned (see
-//! [`owned`](crate::owned)). A module's items are refused with `ENODEV` while its init function
+//! [`owned`]). A module's items are refused with `ENODEV` while its init function
 //! runs and while it is being unloaded.
 //!
 //! C header: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h) and
@@ -401,7 +401,7 @@ impl Flavour for TasksRude {
 ///
 /// # Invariants
 ///
-/// For items with shared owners ([`Arc`](crate::sync::Arc)), `queued` is true from a successful
+/// For items with shared owners ([`Arc`]), `queued` is true from a successful
 /// queueing until the callback starts; meanwhile the RCU callback list owns the item. Uniquely
 /// owned items (`Pin<KBox>`) do not use `queued`: nothing else can reach them while queued.
 #[repr(C)]
@@ -428,7 +428,7 @@ impl<T: ?Sized, const ID: u64> RcuHead<T, ID> {
 
     /// Returns whether the item is waiting for a grace period. May be stale when looked at.
     ///
-    /// Only items with shared owners ([`Arc`](crate::sync::Arc)) are tracked; a uniquely owned
+    /// Only items with shared owners ([`Arc`]) are tracked; a uniquely owned
     /// item cannot be looked at while it waits.
     pub fn is_queued(&self) -> bool {
         self.queued.load(Ordering::Acquire)
@@ -468,7 +468,7 @@ pub unsafe trait HasRcuHead<T: ?Sized, const ID: u64 = 0> {
     fn vtable() -> &'static RcuVtable;
 }
 
-/// The entries (see [`owned`](crate::owned)) of one item type and list: its callback, and its
+/// The entries (see [`owned`]) of one item type and list: its callback, and its
 /// drop as each kind of owning pointer.
 ///
 /// [`impl_has_rcu_head!`] makes one as a `static`, in the crate that declares the item type.
@@ -598,7 +598,7 @@ pub use impl_has_rcu_head;
 
 /// An item whose callback runs after a grace period; see [`CallFlavour::call`].
 pub trait RcuTasksItem<const ID: u64 = 0>: HasRcuHead<Self, ID> + Sized {
-    /// The owning pointer the callback list holds: [`Arc`](crate::sync::Arc) or
+    /// The owning pointer the callback list holds: [`Arc`] or
     /// `Pin<KBox<Self>>`.
     type Pointer: OwnedPointer<Self>;
 
