@@ -613,7 +613,8 @@ where
 ///
 /// let me = current!();
 /// for id in 1..=3 {
-///     task_work::add(me, KBox::pin(Job { id, work: TaskWork::new() }, GFP_KERNEL)?, Notify::None)?;
+///     let job = KBox::pin(Job { id, work: TaskWork::new() }, GFP_KERNEL)?;
+///     task_work::add(me, job, Notify::None)?;
 /// }
 /// // SAFETY: The predicate only reads the item.
 /// let two = unsafe { task_work::cancel_match::<Job, 0>(me, |j| j.id == 2) };
