@@ -350,6 +350,14 @@ pub(crate) fn get_module(owner: *mut bindings::module) -> bool {
     true
 }
 
+/// Whether code of `owner` may start something that outlives the current call: `owner` is null
+/// (built-in code) or live (see [`module_is_live`]). The misc device's open uses it (patch
+/// `rust: miscdevice: refuse opens while the owner module is not live`).
+#[inline]
+pub(crate) fn module_is_usable(owner: *mut bindings::module) -> bool {
+    owner.is_null() || module_is_live(owner)
+}
+
 /// Whether `module` has finished its init function successfully and is not going away. A
 /// module that was live and holds a reference taken by [`get_module`] stays live.
 #[inline(never)]
