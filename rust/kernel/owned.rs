@@ -380,8 +380,14 @@ impl ModuleRef {
     /// Takes a reference on `owner`; `None` if [`get_module`] refuses it.
     #[inline]
     pub(crate) fn get(owner: *mut bindings::module) -> Option<Self> {
-        // INVARIANT: `get_module` took the reference.
-        get_module(owner).then_some(Self(owner))
+        // The value is made only once the reference is taken: a value made for a refused module
+        // (as `then_some` would make it) would drop a reference that nobody took.
+        if get_module(owner) {
+            // INVARIANT: `get_module` took the reference.
+            Some(Self(owner))
+        } else {
+            None
+        }
     }
 }
 
