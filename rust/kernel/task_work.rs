@@ -185,7 +185,7 @@ impl<T: ?Sized, const ID: u64> TaskWork<T, ID> {
     /// # Safety
     ///
     /// `ptr` must point at a valid [`TaskWork`].
-    pub unsafe fn raw_get(ptr: *const Self) -> *mut bindings::callback_head {
+    pub(crate) unsafe fn raw_get(ptr: *const Self) -> *mut bindings::callback_head {
         // SAFETY: The caller promises that `ptr` is valid.
         unsafe { RawHead::callback_head((&raw const (*ptr).raw).cast_mut()) }
     }
@@ -391,7 +391,11 @@ unsafe fn take_cancelled<T: TaskWorkItem<ID>, const ID: u64>(
 ///
 /// A kernel thread runs task work only when it calls [`run_pending`], or when it exits: an item
 /// queued on one that does neither (an RCU callback's thread, `ksoftirqd`, `current!()` taken in
-/// interrupt context) stays queued, and holds its module, until the thread exits.
+/// interrupt context) stays queued, and holds its module, until the thread exits. With
+/// [`Notify::Signal`] or [`Notify::SignalNoIpi`], such a thread also sees `TIF_NOTIFY_SIGNAL`
+/// until then: its interruptible sleeps return at once, and a thread that sleeps in a loop
+/// spins. Only [`run_pending`] clears it on a kernel thread, so queue with a signal only on
+/// user tasks and on kernel threads that call it.
 ///
 /// # Examples
 ///
@@ -756,7 +760,9 @@ pub mod raw {
     /// # Safety
     ///
     /// `head` must be valid, not queued, have a `func` that frees or reuses it correctly, and
-    /// stay valid until that function runs or the head is cancelled.
+    /// stay valid until that function runs or the head is cancelled. It must not be the head of
+    /// a [`TaskWork`]: the safe cancel functions find those by their function and take the item
+    /// back as if [`task_work::add`](super::add) had queued it, with its module reference.
     #[inline]
     pub unsafe fn add(task: &Task, head: *mut bindings::callback_head, notify: Notify) -> Result {
         raw_add(task, head, notify.as_raw())
