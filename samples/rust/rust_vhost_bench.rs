@@ -16,7 +16,10 @@
 //! The C side calls the C functions directly where they are exported. Where they are not
 //! (`task_work_cancel_func()`, `task_work_run()`), only built-in code can call them; the C side
 //! then goes through `kernel::task_work::raw`, whose functions are the built-in `kernel` crate's
-//! bare calls.
+//! bare calls. Tasks Trace RCU's calls are static inlines over SRCU since 7.3
+//! (`call_rcu_tasks_trace()` is `call_srcu()` on `rcu_tasks_trace_srcu_struct`, and the read
+//! side hands out the counter that the unlock takes back): both sides call the same `kernel`
+//! crate helpers for them.
 //!
 //! Built in, the task_work API takes no module reference, as in C. In a module it takes one per
 //! queued item, so that the module cannot be unloaded under it; the names of the figures then end
