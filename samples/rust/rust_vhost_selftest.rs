@@ -6,7 +6,10 @@
 //! `/dev/rust-vhost-selftest`.
 
 use core::{
-    ptr::NonNull,
+    ptr::{
+        self,
+        NonNull, //
+    },
     sync::atomic::{
         AtomicBool,
         AtomicI64,
@@ -119,6 +122,9 @@ const MISC_DEREGISTER: u32 = _IO(T, 24);
 /// Waits for a Tasks Trace grace period (`synchronize_rcu_tasks_trace()`) and returns 0: it
 /// returns only once no task is in a Tasks Trace read-side critical section it was in before.
 const RCU_TRACE_SYNC: u32 = _IO(T, 25);
+/// Hands the file's worker handle to the worker thread, which drops it there: a handle dropped
+/// on its own thread cannot stop it, and must keep its module reference.
+const VT_SELF_DROP: u32 = _IO(T, 26);
 
 /// The errno of the eventfd lookup of the last `TW_EXIT_FILES` item.
 static EXIT_FILES: AtomicI64 = AtomicI64::new(0);
@@ -159,6 +165,8 @@ struct Worker {
     /// Nanoseconds from `epoch` to the worker's answer to the last ping.
     ping_at: AtomicU64,
     files: AtomicI64,
+    /// A handle of this worker's own, from [`KBox::into_raw`], that the worker drops ([`VT_SELF_DROP`]).
+    own: AtomicPtr<VhostTask<Worker>>,
 }
 
 /// Nanoseconds since `epoch`.
@@ -172,6 +180,14 @@ impl VhostWorker for Worker {
         if self.files.load(Ordering::Relaxed) == 0 {
             // A vhost worker has no file table.
             self.files.store(lookup_errno(), Ordering::Release);
+        }
+        let own = self.own.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !own.is_null() {
+            ctx.set_running();
+            // SAFETY: `own` came from `KBox::into_raw` in `VT_SELF_DROP`, and the swap above
+            // took it out, so it is dropped once, here.
+            drop(unsafe { KBox::from_raw(own) });
+            return true;
         }
         let q = self.queued.load(Ordering::Acquire);
         let pinged = self.ping.load(Ordering::Acquire) == 1;
@@ -568,6 +584,7 @@ impl MiscDevice for DevFile {
                         ping: AtomicU64::new(0),
                         ping_at: AtomicU64::new(0),
                         files: AtomicI64::new(0),
+                        own: AtomicPtr::new(ptr::null_mut()),
                     },
                     GFP_KERNEL,
                 )?;
@@ -658,6 +675,20 @@ impl MiscDevice for DevFile {
             VT_LEAK => {
                 let w = this.worker.lock().take().ok_or(ENXIO)?;
                 core::mem::forget(w);
+                Ok(0)
+            }
+            VT_SELF_DROP => {
+                let mut guard = this.worker.lock();
+                // The worker's task, to wake it by: it exists once the worker has run.
+                let task = guard.as_ref().ok_or(ENXIO)?.task().ok_or(EAGAIN)?;
+                let w = KBox::into_raw(KBox::new(guard.take().ok_or(ENXIO)?, GFP_KERNEL)?);
+                drop(guard);
+                // SAFETY: `w` is valid until the worker takes it, after the store below. `own` is
+                // in the worker's data, not in the box: the handle holds the data, and a handle
+                // dropped on its own thread leaks it, so `own` outlives the box.
+                let own = unsafe { &(*w).data().own };
+                own.store(w, Ordering::Release);
+                task.wake_up();
                 Ok(0)
             }
             RCU_RUN => rcu_run(arg),

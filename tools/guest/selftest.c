@@ -37,6 +37,7 @@
 #define TW_EXIT_FILES	_IO(T, 21)
 #define FILES_ERRNO	_IOR(T, 22, uint64_t[2])
 #define VT_LEAK		_IO(T, 23)
+#define VT_SELF_DROP	_IO(T, 26)
 #define MISC_DEREGISTER	_IO(T, 24)
 
 #define DEV "/dev/rust-vhost-selftest"
@@ -458,6 +459,24 @@ static void vhost_leak(void)
 }
 
 /*
+ * Start a worker, make it run once, hand it its own handle to drop, close the
+ * fd and wait to be killed.
+ */
+static void vhost_self_drop(void)
+{
+	int fd = dev_open();
+
+	CHECK(ioctl(fd, VT_START) == 0, "start");
+	CHECK(ioctl(fd, VT_PING) >= 0, "ping");
+	CHECK(ioctl(fd, VT_SELF_DROP) == 0, "self-drop");
+	close(fd);
+	printf("vhost-self-drop: handle handed to the worker, fd closed, waiting\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/*
  * Open files outlive the misc registration: after it is dropped, the node
  * is gone, and the open file still serves ioctls, task work and close
  * through the device's static file operations.
@@ -522,12 +541,14 @@ int main(int argc, char **argv)
 		files_errno();
 	else if (!strcmp(c, "vhost-leak"))
 		vhost_leak();
+	else if (!strcmp(c, "vhost-self-drop"))
+		vhost_self_drop();
 	else if (!strcmp(c, "misc-dereg"))
 		misc_dereg();
 	else {
 		fprintf(stderr, "usage: selftest vhost-basic|vhost-storm [N]|vhost-stop-pending|"
 			"vhost-kill|vhost-ping [N]|tw-resume|tw-signal|tw-cancel|rcu [N]|tw-hold|"
-			"files|vhost-leak|misc-dereg\n");
+			"files|vhost-leak|vhost-self-drop|misc-dereg\n");
 		return 2;
 	}
 	return 0;
