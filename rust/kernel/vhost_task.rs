@@ -102,8 +102,9 @@ pub trait VhostWorker: Send + Sync + 'static {
     /// worker is stopped. The worker thread exits afterwards.
     ///
     /// It runs under the C `exit_mutex`, which [`VhostTask`]'s drop also takes: it must not drop
-    /// the worker's own handle (that would deadlock). It should make the worker's users stop
-    /// using it; the handle is then dropped from elsewhere, and that stop completes at once.
+    /// the worker's own handle (that cannot stop the thread, and leaks the handle, as below). It
+    /// should make the worker's users stop using it; the handle is then dropped from elsewhere,
+    /// and that stop completes at once.
     ///
     /// Task work still queued on the worker runs only when the thread exits, which a core dump
     /// of the process holds up until every other thread of it has stopped. A worker whose users
@@ -167,6 +168,11 @@ struct Shared<W> {
 
 /// A running vhost worker thread. Dropping it stops the thread and waits for it to exit, which
 /// may sleep.
+///
+/// Dropped on its own worker thread (in [`VhostWorker::work`] or [`VhostWorker::killed`]), a
+/// handle cannot stop that thread, which would wait for itself: it prints an error and leaks,
+/// with the worker's data, the `mm` and the module reference. The data then stays valid for
+/// ever, and the module cannot be unloaded.
 ///
 /// # Invariants
 ///

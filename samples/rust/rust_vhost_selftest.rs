@@ -165,7 +165,8 @@ struct Worker {
     /// Nanoseconds from `epoch` to the worker's answer to the last ping.
     ping_at: AtomicU64,
     files: AtomicI64,
-    /// A handle of this worker's own, from [`KBox::into_raw`], that the worker drops ([`VT_SELF_DROP`]).
+    /// A handle of this worker's own, from [`KBox::into_raw`], that the worker drops
+    /// ([`VT_SELF_DROP`]).
     own: AtomicPtr<VhostTask<Worker>>,
 }
 
@@ -678,14 +679,21 @@ impl MiscDevice for DevFile {
                 Ok(0)
             }
             VT_SELF_DROP => {
+                // The box first: a failed allocation leaves the file's worker as it was.
+                let slot = KBox::<VhostTask<Worker>>::new_uninit(GFP_KERNEL)?;
                 let mut guard = this.worker.lock();
+                let handle = guard.as_ref().ok_or(ENXIO)?;
+                // A killed worker no longer runs `work`: the box would never be taken.
+                if handle.data().killed.load(Ordering::Acquire) {
+                    return Err(ESRCH);
+                }
                 // The worker's task, to wake it by: it exists once the worker has run.
-                let task = guard.as_ref().ok_or(ENXIO)?.task().ok_or(EAGAIN)?;
-                let w = KBox::into_raw(KBox::new(guard.take().ok_or(ENXIO)?, GFP_KERNEL)?);
+                let task = handle.task().ok_or(EAGAIN)?;
+                let w = KBox::into_raw(KBox::write(slot, guard.take().ok_or(ENXIO)?));
                 drop(guard);
                 // SAFETY: `w` is valid until the worker takes it, after the store below. `own` is
                 // in the worker's data, not in the box: the handle holds the data, and a handle
-                // dropped on its own thread leaks it, so `own` outlives the box.
+                // dropped on its own thread leaks it (see `VhostTask`), so `own` outlives the box.
                 let own = unsafe { &(*w).data().own };
                 own.store(w, Ordering::Release);
                 task.wake_up();
