@@ -1340,12 +1340,26 @@ impl PinnedDrop for RustVhostTest {
     }
 }
 
+/// Refuses, with `EINVAL`, a `name=` that the misc core cannot make a device node of: an empty
+/// one (a warning from the kobject core), one with a `/`, `.` and `..`.
+fn check_name(name: &CStr) -> Result {
+    let b = name.to_bytes();
+    if b.is_empty() || b.contains(&b'/') || b == b"." || b == b".." {
+        pr_err!("name={:?}: not a device node name\n", name);
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
 impl kernel::InPlaceModule for RustVhostTest {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         // The loader keeps the parameter's string until the module is freed, after its exit
         // has dropped the registration.
         let name = NAME.get();
         try_pin_init!(Self {
+            _: {
+                check_name(name)?;
+            },
             dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name }),
         })
         .pin_chain(move |_| {

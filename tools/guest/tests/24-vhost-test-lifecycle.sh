@@ -12,6 +12,15 @@ rmmod rust_vhost_test
 load vhost_iotlb
 load vhost
 load vhost_test
+# Names the misc core cannot make a node of are refused with EINVAL.
+for n in "" . .. a/b; do
+	if insmod /modules/rust_vhost_test.ko "name=$n" 2>/tmp/insmod.err; then
+		echo "FAIL: name='$n' was taken"; exit 1
+	fi
+	grep -q 'Invalid argument' /tmp/insmod.err ||
+		{ echo "FAIL: name='$n': $(cat /tmp/insmod.err)"; exit 1; }
+done
+echo "name= '', '.', '..' and 'a/b' refused with EINVAL"
 insmod /modules/rust_vhost_test.ko name=vhost-test-rust
 for d in /dev/vhost-test /dev/vhost-test-rust; do
 	[ -c $d ] || { echo "no device node $d"; exit 1; }
