@@ -873,28 +873,36 @@ mod tests {
         Ok(())
     }
 
+    /// A callback that counts its runs, for the Tasks Trace reader tests.
+    struct Cb {
+        runs: AtomicUsize,
+        rcu: RcuHead<Cb>,
+    }
+    crate::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
+
+    impl RcuTasksItem for Cb {
+        type Pointer = Arc<Cb>;
+        fn run(this: Arc<Cb>) {
+            this.runs.fetch_add(1, Relaxed);
+        }
+    }
+
+    impl Cb {
+        fn new() -> Result<Arc<Cb>> {
+            Ok(Arc::new(
+                Cb {
+                    runs: AtomicUsize::new(0),
+                    rcu: RcuHead::new(),
+                },
+                GFP_KERNEL,
+            )?)
+        }
+    }
+
     /// A Tasks Trace reader holding its guard delays the callback until it lets go.
     #[test]
     fn trace_reader_delays_callback() -> Result {
-        struct Cb {
-            runs: AtomicUsize,
-            rcu: RcuHead<Cb>,
-        }
-        crate::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
-        impl RcuTasksItem for Cb {
-            type Pointer = Arc<Cb>;
-            fn run(this: Arc<Cb>) {
-                this.runs.fetch_add(1, Relaxed);
-            }
-        }
-
-        let c = Arc::new(
-            Cb {
-                runs: AtomicUsize::new(0),
-                rcu: RcuHead::new(),
-            },
-            GFP_KERNEL,
-        )?;
+        let c = Cb::new()?;
         let guard = TasksTrace::read_lock();
         TasksTrace::call(c.clone())?;
         // Several grace periods' worth of time: the reader holds them all off (and may sleep).
@@ -912,25 +920,7 @@ mod tests {
     /// grace period off after the inner one has ended.
     #[test]
     fn trace_nested_readers() -> Result {
-        struct Cb {
-            runs: AtomicUsize,
-            rcu: RcuHead<Cb>,
-        }
-        crate::impl_has_rcu_head! { impl HasRcuHead<Cb> for Cb { self.rcu } }
-        impl RcuTasksItem for Cb {
-            type Pointer = Arc<Cb>;
-            fn run(this: Arc<Cb>) {
-                this.runs.fetch_add(1, Relaxed);
-            }
-        }
-
-        let c = Arc::new(
-            Cb {
-                runs: AtomicUsize::new(0),
-                rcu: RcuHead::new(),
-            },
-            GFP_KERNEL,
-        )?;
+        let c = Cb::new()?;
         let outer = TasksTrace::read_lock();
         let inner = TasksTrace::read_lock();
         TasksTrace::call(c.clone())?;
