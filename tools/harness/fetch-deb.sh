@@ -9,7 +9,7 @@ set -euo pipefail
 [ $# = 4 ] || { echo "usage: fetch-deb.sh DIR PACKAGE MEMBER DEST" >&2; exit 2; }
 dir=$1 pkg=$2 member=${3#./} dest=$4
 suite=${RVH_DEB_SUITE:-"deb http://deb.debian.org/debian trixie-backports main"}
-apt=$(dirname "$0")/apt-private.sh
+apt=$(cd "$(dirname "$0")" && pwd)/apt-private.sh
 mkdir -p "$dir/debs" "$(dirname "$dest")"
 
 # 'URI' FILE SIZE SHA256:HASH, for the version apt would install.
