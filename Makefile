@@ -6,7 +6,7 @@
 RVH := tools/harness/rvh.sh
 
 .PHONY: run test build guest shell clean help check-notasks bench test-debug \
-	patches patches-check rustdoc rust-analyzer real-config-check
+	patches patches-check rustdoc rust-analyzer real-config-check real-deb
 
 help:
 	@$(RVH) help || true
@@ -62,3 +62,9 @@ rust-analyzer:
 # Debian's 7.3 config + Rust + the project must pass olddefconfig.
 real-config-check:
 	tools/harness/real-config.sh
+
+# The real-hardware path, walked in QEMU: Debian's config plus the series,
+# built into packages with bindeb-pkg, the packaged kernel booted and the
+# sample loaded from the package (a full distribution build: hours on 2 cores).
+real-deb:
+	tools/harness/real-deb.sh
