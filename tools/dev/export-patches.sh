@@ -30,22 +30,31 @@ while read -r p; do
 			git add -f Documentation/rust/index.rst ;;
 		esac
 	done
-	# New files get an F: line in the project's MAINTAINERS entry.
-	new=$(git diff --cached --name-only --diff-filter=A | grep -v '^Documentation/rust/index.rst$' || true)
+	# New files get F: lines in the MAINTAINERS entries that patches/maintainers
+	# gives them (why: tools/dev/maintainers.md).
+	new=$(git diff --cached --name-only --diff-filter=A)
 	if [ -n "$new" ]; then
-		python3 - $new <<-'PY'
-		import sys
+		python3 - "$REPO/patches/maintainers" $new <<-'PY'
+		import fnmatch, sys
+		rules = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])
+		         if l.strip() and not l.startswith("#")]
 		lines = open("MAINTAINERS").read().split("\n")
-		head = "RUST [TASK_WORK, VHOST_TASK, TASKS RCU]"
-		if head not in lines:
-		    at = lines.index("RXRPC SOCKETS (AF_RXRPC)")
-		    lines[at:at] = [head, "M:\trust-vhost developers <rust-vhost@localhost>",
-		                    "L:\trust-for-linux@vger.kernel.org", "S:\tMaintained", ""]
-		start = lines.index(head)
-		end = lines.index("", start)
-		fs = {l for l in lines[start:end] if l.startswith("F:")}
-		fs |= {"F:\t" + f for f in sys.argv[1:]}
-		lines[start:end] = [l for l in lines[start:end] if not l.startswith("F:")] + sorted(fs)
+		for f in sys.argv[2:]:
+		    entries = [e for pat, e in rules if fnmatch.fnmatchcase(f, pat)]
+		    if not entries:
+		        sys.exit(f"error: no line of patches/maintainers matches {f}")
+		    for e in entries:
+		        if e not in lines:
+		            sys.exit(f"error: patches/maintainers: no entry {e!r} in MAINTAINERS")
+		        start = lines.index(e)
+		        end = lines.index("", start)
+		        add = "F:\t" + f
+		        fs = [i for i in range(start, end) if lines[i].startswith("F:\t")]
+		        if add in lines[start:end]:
+		            continue
+		        # Before the first F: that sorts after it, else after the last F:.
+		        later = [i for i in fs if lines[i] > add]
+		        lines.insert(later[0] if later else fs[-1] + 1, add)
 		open("MAINTAINERS", "w").write("\n".join(lines))
 		PY
 		git add MAINTAINERS
