@@ -9,16 +9,38 @@ set -euo pipefail
 SER=$CACHE/series
 DEST=$OUT/patches
 
+# A Signed-off-by is its signer's certification (the DCO): the series is
+# authored and signed off by whoever exports it, as git config names them
+# in this repository. The patches in patches/ carry no identity of their own.
+name=$(git -C "$REPO" config user.name || true)
+email=$(git -C "$REPO" config user.email || true)
+unset=
+[ -n "$name" ] || unset="user.name"
+[ -n "$email" ] || unset="${unset:+$unset and }user.email"
+if [ -n "$unset" ]; then
+	echo "error: git config has no $unset for $REPO." >&2
+	echo "make patches signs the series off (Signed-off-by:) in the name of whoever" >&2
+	echo "runs it, and writes no other. Set yours, then run it again:" >&2
+	echo "  git config --global user.name 'Your Name'" >&2
+	echo "  git config --global user.email you@example.org" >&2
+	exit 1
+fi
+export GIT_AUTHOR_NAME=$name GIT_AUTHOR_EMAIL=$email
+export GIT_COMMITTER_NAME=$name GIT_COMMITTER_EMAIL=$email
+
 "$REPO/tools/harness/rvh.sh" unpack >/dev/null
 rm -rf "$SER" "$DEST"
 git clone -q --shared --no-checkout "$SRC" "$SER"
 cd "$SER"
 git checkout -q -b rvh pristine
-git config user.name "rust-vhost developers"
-git config user.email "rust-vhost@localhost"
 
 while read -r p; do
 	[ -n "$p" ] || continue
+	if awk '/^---$/ { exit } /^(From|Signed-off-by):/ { f = 1 } END { exit !f }' \
+		"$REPO/patches/$p"; then
+		echo "error: patches/$p: a From: or Signed-off-by: of its own (the export signs)" >&2
+		exit 1
+	fi
 	git apply --index "$REPO/patches/$p"
 	for f in $(awk -v p="$p" '$1 == p { for (i = 2; i <= NF; i++) print $i }' "$REPO/patches/files"); do
 		mkdir -p "$(dirname "$f")"
@@ -59,18 +81,19 @@ while read -r p; do
 		PY
 		git add MAINTAINERS
 	fi
-	# The message: the subject, then the body up to the "---" line.
+	# The message: the subject, then the body (after the blank line that ends
+	# the header) up to the "---" line; -s signs it off as the exporter.
 	awk '/^Subject: / { sub(/^Subject: (\[PATCH\] )?/, ""); print; print ""; next }
 	     /^---$/ { exit } body { print } /^$/ && !body { body = 1 }' \
 		"$REPO/patches/$p" | sed '${/^$/d}' >"$SER/.msg"
-	git commit -q -F "$SER/.msg"
+	git commit -q -s -F "$SER/.msg"
 done <"$REPO/patches/series"
 rm -f "$SER/.msg"
 
 git format-patch -q -o "$DEST" pristine..rvh
 bad=0
 for f in "$DEST"/*.patch; do
-	r=$(perl scripts/checkpatch.pl --strict --no-signoff -q "$f" 2>&1 | tail -1) || true
+	r=$(perl scripts/checkpatch.pl --strict -q "$f" 2>&1 | tail -1) || true
 	if [ -n "$r" ]; then
 		echo "checkpatch: $(basename "$f"): $r"
 		bad=1
