@@ -91,16 +91,36 @@ done <"$REPO/patches/series"
 rm -f "$SER/.msg"
 
 git format-patch -q -o "$DEST" pristine..rvh
-bad=0
+# checkpatch --strict must say nothing but the warnings that
+# patches/checkpatch-expected lists: same patch, file, type and text, as
+# many times. Those are kept on purpose, and the cover letter explains them.
+bad=0 kept=0
 for f in "$DEST"/*.patch; do
-	r=$(perl scripts/checkpatch.pl --strict -q "$f" 2>&1 | tail -1) || true
-	if [ -n "$r" ]; then
-		echo "checkpatch: $(basename "$f"): $r"
+	b=$(basename "$f")
+	got=$(perl scripts/checkpatch.pl --strict --terse --showfile --show-types -q "$f" 2>&1 |
+		grep -v '^total: ' | sed -E 's/^([^: ]+):[0-9]+: /\1\t/' | sort) || true
+	want=$(awk -F'\t' -v p="${b#[0-9][0-9][0-9][0-9]-}" \
+		'$1 == p { for (i = 0; i < $3; i++) print $2 "\t" $4 }' \
+		"$REPO/patches/checkpatch-expected" | sort)
+	if [ "$got" != "$want" ]; then
+		echo "checkpatch: $b:"
+		diff <(echo "$want" | sed '/^$/d') <(echo "$got" | sed '/^$/d') | sed 's/\t/: /' |
+			sed -n 's/^> /  unexpected: /p; s/^< /  missing (patches\/checkpatch-expected): /p' || true
 		bad=1
+	elif [ -n "$got" ]; then
+		echo "checkpatch: $b: expected, explained in the cover letter:"
+		echo "$got" | uniq -c | sed 's/\t/: /'
+		kept=1
 	fi
 done
 echo "series: $(ls "$DEST" | wc -l) patches in $DEST, on $(git log -1 --format=%s pristine)"
-[ $bad = 0 ] && echo "checkpatch --strict: clean"
+if [ $bad = 1 ]; then
+	echo "checkpatch --strict: FAILED (run scripts/checkpatch.pl --strict in $SER for details)"
+elif [ $kept = 1 ]; then
+	echo "checkpatch --strict: clean but for the expected warnings above"
+else
+	echo "checkpatch --strict: clean"
+fi
 
 if [ "${1:-}" = --check ]; then
 	BOBJ=$CACHE/build-bisect
