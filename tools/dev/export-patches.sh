@@ -90,12 +90,25 @@ while read -r p; do
 done <"$REPO/patches/series"
 rm -f "$SER/.msg"
 
-git format-patch -q -o "$DEST" pristine..rvh
+# The cover letter: its subject is the first paragraph of
+# patches/cover-letter.txt, its blurb the rest (git takes them from the
+# branch description).
+git config branch.rvh.description "$(cat "$REPO/patches/cover-letter.txt")"
+git format-patch -q --cover-letter --cover-from-description=subject -o "$DEST" pristine..rvh
+cover=$DEST/0000-cover-letter.patch
+if grep -q '^BENCH-7.3' "$cover"; then
+	echo "cover letter: the BENCH-7.3 table is still to be filled in"
+fi
+pats=()
+for f in "$DEST"/*.patch; do
+	[ "$f" = "$cover" ] || pats+=("$f")
+done
+
 # checkpatch --strict must say nothing but the warnings that
 # patches/checkpatch-expected lists: same patch, file, type and text, as
 # many times. Those are kept on purpose, and the cover letter explains them.
 bad=0 kept=0
-for f in "$DEST"/*.patch; do
+for f in "${pats[@]}"; do
 	b=$(basename "$f")
 	got=$(perl scripts/checkpatch.pl --strict --terse --showfile --show-types -q "$f" 2>&1 |
 		grep -v '^total: ' | sed -E 's/^([^: ]+):[0-9]+: /\1\t/' | sort) || true
@@ -113,7 +126,23 @@ for f in "$DEST"/*.patch; do
 		kept=1
 	fi
 done
-echo "series: $(ls "$DEST" | wc -l) patches in $DEST, on $(git log -1 --format=%s pristine)"
+
+# Whom to send each patch to, and the whole series (the cover letter), by
+# the MAINTAINERS of the tree with the series applied. The tree has no
+# history to offer, hence no --git.
+gm=$DEST/get_maintainer.txt
+for f in "${pats[@]}"; do
+	echo "== $(basename "$f")"
+	perl scripts/get_maintainer.pl --no-git --no-git-fallback "$f"
+	echo
+done >"$gm"
+{
+	echo "== the whole series ($(basename "$cover"))"
+	perl scripts/get_maintainer.pl --no-git --no-git-fallback "${pats[@]}"
+} >>"$gm"
+cat "$gm"
+echo "series: ${#pats[@]} patches and a cover letter in $DEST, on $(git log -1 --format=%s pristine)"
+echo "get_maintainer.pl: $gm"
 if [ $bad = 1 ]; then
 	echo "checkpatch --strict: FAILED (run scripts/checkpatch.pl --strict in $SER for details)"
 elif [ $kept = 1 ]; then
