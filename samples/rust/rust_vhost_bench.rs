@@ -59,7 +59,7 @@ use kernel::{
 module! {
     type: Bench,
     name: "rust_vhost_bench",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "Micro-benchmarks of the task_work and Tasks RCU abstractions",
     license: "GPL",
 }

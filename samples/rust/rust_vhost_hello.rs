@@ -14,7 +14,7 @@ use kernel::{
 module! {
     type: RustVhostHello,
     name: "rust_vhost_hello",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "Proof-of-life module for the rust-vhost harness",
     license: "GPL",
 }

@@ -74,7 +74,7 @@ use kernel::{
 module! {
     type: Selftest,
     name: "rust_vhost_selftest",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "Test driver for the vhost_task and task_work abstractions",
     license: "GPL",
 }

@@ -117,7 +117,7 @@ use kernel::{
 module! {
     type: RustVhostTest,
     name: "rust_vhost_test",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "vhost-test device (drivers/vhost/test.c) in Rust",
     license: "GPL",
 }

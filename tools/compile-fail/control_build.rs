@@ -40,7 +40,7 @@ use kernel::vhost_task::{
 module! {
     type: Case,
     name: "control_build",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

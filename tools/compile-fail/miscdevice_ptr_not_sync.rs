@@ -15,7 +15,7 @@ use kernel::prelude::*;
 module! {
     type: Case,
     name: "miscdevice_ptr_not_sync",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

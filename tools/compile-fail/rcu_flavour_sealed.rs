@@ -14,7 +14,7 @@ use kernel::sync::rcu_tasks::{
 module! {
     type: Case,
     name: "rcu_flavour_sealed",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

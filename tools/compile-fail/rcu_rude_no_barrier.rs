@@ -12,7 +12,7 @@ use kernel::sync::rcu_tasks::{
 module! {
     type: Case,
     name: "rcu_rude_no_barrier",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -16,7 +16,7 @@ use kernel::sync::rcu_tasks::{
 module! {
     type: Case,
     name: "rcu_tasks_call_not_send",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

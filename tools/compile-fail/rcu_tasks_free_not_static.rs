@@ -13,7 +13,7 @@ use kernel::sync::rcu_tasks::{
 module! {
     type: Case,
     name: "rcu_tasks_free_not_static",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

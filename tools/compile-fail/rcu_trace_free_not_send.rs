@@ -15,7 +15,7 @@ use kernel::sync::rcu_tasks::{
 module! {
     type: Case,
     name: "rcu_trace_free_not_send",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

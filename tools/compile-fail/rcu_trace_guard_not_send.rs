@@ -9,7 +9,7 @@ use kernel::sync::rcu_tasks::TasksTrace;
 module! {
     type: Case,
     name: "rcu_trace_guard_not_send",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

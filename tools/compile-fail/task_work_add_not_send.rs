@@ -16,7 +16,7 @@ use kernel::task_work::{
 module! {
     type: Case,
     name: "task_work_add_not_send",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -15,7 +15,7 @@ use kernel::task_work::{
 module! {
     type: Case,
     name: "task_work_add_twice",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -14,7 +14,7 @@ use kernel::task_work::{
 module! {
     type: Case,
     name: "task_work_cancel_match_safe",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

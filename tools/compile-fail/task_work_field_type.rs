@@ -12,7 +12,7 @@ use kernel::task_work::{
 module! {
     type: Case,
     name: "task_work_field_type",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

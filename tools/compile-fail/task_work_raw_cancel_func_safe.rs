@@ -11,7 +11,7 @@ use kernel::task_work;
 module! {
     type: Case,
     name: "task_work_raw_cancel_func_safe",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -14,7 +14,7 @@ use kernel::vhost_task::{
 module! {
     type: Case,
     name: "vhost_task_stop_twice",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

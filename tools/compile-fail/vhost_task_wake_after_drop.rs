@@ -14,7 +14,7 @@ use kernel::vhost_task::{
 module! {
     type: Case,
     name: "vhost_task_wake_after_drop",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

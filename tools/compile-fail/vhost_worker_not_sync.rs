@@ -13,7 +13,7 @@ use kernel::vhost_task::{
 module! {
     type: Case,
     name: "vhost_worker_not_sync",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

@@ -11,7 +11,7 @@ use kernel::prelude::*;
 module! {
     type: Case,
     name: "watch_target_not_send",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }

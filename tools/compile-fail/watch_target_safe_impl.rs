@@ -10,7 +10,7 @@ use kernel::prelude::*;
 module! {
     type: Case,
     name: "watch_target_safe_impl",
-    authors: ["rust-vhost developers"],
+    authors: ["Rust for Linux Contributors"],
     description: "compile-fail case",
     license: "GPL",
 }
