@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Turn the guest's `make bench` output into a table, a JSON file and a chart.
 
-    report.py BENCH_TXT OUT_DIR MODULE_DIR...
+    report.py BENCH_TXT OUT_DIR [--base JSON] MODULE_DIR...
+
+--base names an earlier run's bench.json (tools/bench/2026-12-07.json is the
+last one on Linux 6.12): its Rust/C ratios are printed beside this run's.
 
 PRIM lines give ns/op in tenths (median, min, max over rounds) for the Rust
 API and the C calls; DEV lines one virtio_test run each; MEM the kernel
@@ -41,6 +44,20 @@ def used_part(user, lib):
 
 def main():
     txt, out_dir, mod_dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+    base = {"primitives": [], "device": [], "instructions": []}
+    if mod_dirs[:1] == ["--base"]:
+        mod_dirs_base = mod_dirs[1]
+        with open(mod_dirs_base) as fh:
+            base.update(json.load(fh))
+        mod_dirs = mod_dirs[2:]
+    # 7.3 renamed rcu_read_lock_trace() to rcu_read_lock_tasks_trace().
+    b_prim = {p["name"].replace("lock_trace", "lock_tasks_trace"): p["ratio"]
+              for p in base["primitives"]}
+    b_dev = {d["case"]: d["ratio"] for d in base["device"]}
+    b_ins = {d["case"]: d["kernel_ratio"] for d in base["instructions"]}
+    nan = float("nan")
+    if base["device"]:
+        print(f"(column base: the Rust/C ratios of {os.path.basename(mod_dirs_base)})\n")
     prims, dev, mem, alloc, runs, icount, windows = [], {}, {}, None, 0, {}, {}
     for line in open(txt):
         f = line.split()
@@ -75,18 +92,19 @@ def main():
 
     print("Primitives, ns/op (median of rounds; min-max), Rust API against C calls;")
     print("Rust/C is the ratio of the medians, paired the median of each round's own ratio:")
-    print(f"  {'operation':44} {'Rust':>16} {'C':>16} {'Rust/C':>7} {'paired':>7}")
+    print(f"  {'operation':44} {'Rust':>16} {'C':>16} {'Rust/C':>7} {'paired':>7} {'base':>7}")
     for p in prims:
         # Barrier latencies are in ns too; shown in ms.
         k, unit = (1e6, " ms") if "barrier" in p["name"] else (1, "")
         r, c = [x / k for x in p["rust"]], [x / k for x in p["c"]]
         print(f"  {p['name'] + unit:44} {r[0]:8.1f} ({r[1]:.0f}-{r[2]:.0f}) "
               f"{c[0]:8.1f} ({c[1]:.0f}-{c[2]:.0f}) {p['ratio']:7.3f} "
-              f"{p['paired_ratio'] or float('nan'):7.3f}")
+              f"{p['paired_ratio'] or nan:7.3f} {b_prim.get(p['name'], nan):7.3f}")
 
     cases = []
     print("\nvirtio_test, 0x100000 buffers, wall seconds (median; min-max), guest sys seconds:")
-    print(f"  {'case':18} {'C':>18} {'Rust':>18} {'Rust/C':>7} {'sys C':>6} {'sys R':>6} spurious C/R")
+    print(f"  {'case':18} {'C':>18} {'Rust':>18} {'Rust/C':>7} {'base':>7} {'sys C':>6} {'sys R':>6}"
+          " spurious C/R")
     for case, d in dev.items():
         if "c" not in d or "rust" not in d:
             continue
@@ -97,6 +115,7 @@ def main():
         cases.append(row)
         print(f"  {case:18} {mc:6.2f} ({min(c['real']):.2f}-{max(c['real']):.2f}) "
               f"{mr:6.2f} ({min(r['real']):.2f}-{max(r['real']):.2f}) {mr / mc:7.3f} "
+              f"{b_dev.get(case, nan):7.3f} "
               f"{statistics.median(c['sys']):6.2f} {statistics.median(r['sys']):6.2f} "
               f"{sum(c['spurious'])}/{sum(r['spurious'])}")
 
@@ -108,7 +127,7 @@ def main():
         bufs = 0x100000
         print("\nvirtio_test, guest instructions per buffer (TCG plugin, a boot of"
               " its own; median of rounds; min-max):")
-        print(f"  {'case':18} {'kernel C':>16} {'kernel Rust':>16} {'Rust/C':>7}"
+        print(f"  {'case':18} {'kernel C':>16} {'kernel Rust':>16} {'Rust/C':>7} {'base':>7}"
               f" {'kmem C':>7} {'kmem R':>7} {'Rust/C':>7} {'user C':>7} {'user R':>7}"
               f" {'lock C':>6} {'lock R':>6}")
         for row in cases:
@@ -127,7 +146,8 @@ def main():
             icases.append(r)
             print(f"  {row['case']:18} {med['c'][0]:6.0f} ({min(kc):.0f}-{max(kc):.0f})"
                   f" {med['rust'][0]:6.0f} ({min(kr):.0f}-{max(kr):.0f})"
-                  f" {r['kernel_ratio']:7.3f} {med['c'][2]:7.0f} {med['rust'][2]:7.0f}"
+                  f" {r['kernel_ratio']:7.3f} {b_ins.get(row['case'], nan):7.3f}"
+                  f" {med['c'][2]:7.0f} {med['rust'][2]:7.0f}"
                   f" {r['kmem_ratio']:7.3f} {med['c'][1]:7.0f} {med['rust'][1]:7.0f}"
                   f" {med['c'][3]:6.2f} {med['rust'][3]:6.2f}")
 

@@ -339,7 +339,8 @@ bench)
 		cat "$OUT/icount.txt" >>"$OUT/bench.txt"
 	fi
 	grep -v '^\(PRIM\|DEV\|WIN\|MEM\|ALLOC\|RUNS\) ' "$OUT/bench.txt"
-	python3 "$REPO/tools/bench/report.py" "$OUT/bench.txt" "$OUT" "$EXT" "$CREF" "$OBJ/drivers/vhost"
+	python3 "$REPO/tools/bench/report.py" "$OUT/bench.txt" "$OUT" \
+		--base "$REPO/tools/bench/2026-12-07.json" "$EXT" "$CREF" "$OBJ/drivers/vhost"
 	echo "raw output: $OUT/bench.txt"
 	;;
 guest)
