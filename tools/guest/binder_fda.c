@@ -11,17 +11,24 @@
  * passes, 1 when one fails (with a FAIL line that says why), and 77 when the
  * kernel has no binder file system.
  *
- * The parent becomes the context manager. A child sends it a one-way
- * transaction with an fd array (BINDER_TYPE_FDA, in a BINDER_TYPE_PTR
- * buffer) of the write ends of NFDS pipes, whose read ends the parent keeps.
- * The child closes its write ends once the transaction is sent, so the fds
- * that binder installs in the parent hold the last references to the write
- * ends, and a read end sees EOF only once its write end is released.
+ * The parent becomes the context manager. A child sends it NTX transactions,
+ * each with an fd array (BINDER_TYPE_FDA, in a BINDER_TYPE_PTR buffer) of the
+ * write ends of NFDS pipes, whose read ends the parent keeps. The parent
+ * replies to each at once, and keeps its buffer. The child then closes its
+ * write ends, so the fds that binder installed in the parent hold the last
+ * references to the write ends, and a read end sees EOF only once its write
+ * end is released.
  *
  * The parent checks that the received fds are open, and the pipes not at
- * EOF, before BC_FREE_BUFFER; and that the fds are closed, and every pipe at
+ * EOF, before BC_FREE_BUFFER; and that the fds are closed, and the pipes at
  * EOF, as soon as the BINDER_WRITE_READ call that frees the buffer has
- * returned.
+ * returned. It frees the buffers in three ways:
+ *
+ *  - transaction 0 alone, and the others' fds stay open;
+ *  - transaction 1 after closing one of its fds itself: binder finds that fd
+ *    closed (EBADF), and still closes the other two;
+ *  - transactions 2 and 3 with two BC_FREE_BUFFER in one BINDER_WRITE_READ,
+ *    so that the task work of both is queued at once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,11 +48,13 @@
 #include <unistd.h>
 #include <linux/android/binder.h>
 
-#define NFDS		3
+#define NTX		4	/* transactions */
+#define NFDS		3	/* fds in each */
 #define MAP_SIZE	(128 * 1024)
 #define BINDERFS	"/dev/binderfs"
 #define DEFAULT_DEV	BINDERFS "/binder"
 #define TIMEOUT		60	/* seconds, for each process */
+#define MGR_TRIES	500	/* of 10 ms each, while a last run's manager goes */
 #define TX_CODE		0x46444131	/* "FDA1" */
 
 static const char *role = "parent";
@@ -111,29 +120,41 @@ static int binder_open(const char *dev)
 	return fd;
 }
 
-/* Hands @size bytes of commands to binder. */
-static void binder_write(int fd, const void *buf, size_t size)
+/* Commands for binder, packed in a row, each followed by its argument. */
+struct cmds {
+	size_t len;
+	unsigned char buf[2 * (sizeof(uint32_t) + sizeof(struct binder_transaction_data_sg))];
+};
+
+static void cmd_add(struct cmds *c, uint32_t cmd, const void *arg, size_t size)
+{
+	CHECK(c->len + sizeof(cmd) + size <= sizeof(c->buf), "command %#x does not fit", cmd);
+	memcpy(c->buf + c->len, &cmd, sizeof(cmd));
+	c->len += sizeof(cmd);
+	if (size)
+		memcpy(c->buf + c->len, arg, size);
+	c->len += size;
+}
+
+/* Hands the commands of @c to binder in one BINDER_WRITE_READ. */
+static void binder_write(int fd, const struct cmds *c)
 {
 	struct binder_write_read bwr = {
-		.write_size = size,
-		.write_buffer = (uintptr_t)buf,
+		.write_size = c->len,
+		.write_buffer = (uintptr_t)c->buf,
 	};
 
 	CHECK(ioctl(fd, BINDER_WRITE_READ, &bwr) == 0, "BINDER_WRITE_READ write");
-	CHECK(bwr.write_consumed == size, "consumed %llu of %zu bytes",
-	      (unsigned long long)bwr.write_consumed, size);
+	CHECK(bwr.write_consumed == c->len, "consumed %llu of %zu bytes",
+	      (unsigned long long)bwr.write_consumed, c->len);
 }
 
-/* One command and its argument, as binder reads them: packed, in a row. */
 static void binder_command(int fd, uint32_t cmd, const void *arg, size_t size)
 {
-	unsigned char buf[sizeof(cmd) + sizeof(struct binder_transaction_data_sg)];
+	struct cmds c = { 0 };
 
-	CHECK(size <= sizeof(buf) - sizeof(cmd), "command %#x too large", cmd);
-	memcpy(buf, &cmd, sizeof(cmd));
-	if (size)
-		memcpy(buf + sizeof(cmd), arg, size);
-	binder_write(fd, buf, sizeof(cmd) + size);
+	cmd_add(&c, cmd, arg, size);
+	binder_write(fd, &c);
 }
 
 /* What binder returned, read a block at a time. */
@@ -176,8 +197,8 @@ static uint32_t binder_next(struct reader *r, void *arg, size_t size)
 	return cmd;
 }
 
-/* The child: sends the write ends @wfds in an fd array, then closes them. */
-static int sender(const char *dev, const int wfds[NFDS], int from_parent, int to_parent)
+/* The child: sends each row of write ends @wfds in an fd array, then closes them. */
+static int sender(const char *dev, int wfds[NTX][NFDS], int from_parent, int to_parent)
 {
 	struct {
 		struct binder_buffer_object buf;
@@ -192,15 +213,13 @@ static int sender(const char *dev, const int wfds[NFDS], int from_parent, int to
 	struct reader r = { 0 };
 	uint32_t fds[NFDS];
 	uint32_t cmd;
+	int i, t;
 	char c;
-	int i;
 
 	role = "child";
 	CHECK(read(from_parent, &c, 1) == 1 && c == 'r', "the parent is not ready");
 	r.fd = binder_open(dev);
 
-	for (i = 0; i < NFDS; i++)
-		fds[i] = wfds[i];
 	memset(&data, 0, sizeof(data));
 	data.buf.hdr.type = BINDER_TYPE_PTR;
 	data.buf.buffer = (uintptr_t)fds;
@@ -213,28 +232,38 @@ static int sender(const char *dev, const int wfds[NFDS], int from_parent, int to
 	memset(&tx, 0, sizeof(tx));
 	tx.transaction_data.target.handle = 0;	/* the context manager */
 	tx.transaction_data.code = TX_CODE;
-	tx.transaction_data.flags = TF_ONE_WAY;
 	tx.transaction_data.data_size = sizeof(data);
 	tx.transaction_data.offsets_size = sizeof(offsets);
 	tx.transaction_data.data.ptr.buffer = (uintptr_t)&data;
 	tx.transaction_data.data.ptr.offsets = (uintptr_t)offsets;
 	tx.buffers_size = (sizeof(fds) + 7) & ~(size_t)7;
-	binder_command(r.fd, BC_TRANSACTION_SG, &tx, sizeof(tx));
 
-	do {
-		cmd = binder_next(&r, &arg, sizeof(arg));
-		CHECK(cmd == BR_NOOP || cmd == BR_TRANSACTION_COMPLETE,
-		      "got %#x instead of BR_TRANSACTION_COMPLETE%s", cmd,
-		      cmd == BR_FAILED_REPLY ? " (BR_FAILED_REPLY)" :
-		      cmd == BR_DEAD_REPLY ? " (BR_DEAD_REPLY)" : "");
-	} while (cmd != BR_TRANSACTION_COMPLETE);
-	printf("PASS child: one-way transaction with %d fds in a BINDER_TYPE_FDA sent\n", NFDS);
+	/*
+	 * Two-way transactions: binder delivers one one-way transaction to a
+	 * node at a time, until its buffer is freed.
+	 */
+	for (t = 0; t < NTX; t++) {
+		for (i = 0; i < NFDS; i++)
+			fds[i] = wfds[t][i];
+		binder_command(r.fd, BC_TRANSACTION_SG, &tx, sizeof(tx));
+		do {
+			cmd = binder_next(&r, &arg, sizeof(arg));
+			CHECK(cmd == BR_NOOP || cmd == BR_TRANSACTION_COMPLETE || cmd == BR_REPLY,
+			      "transaction %d: got %#x instead of BR_REPLY%s", t, cmd,
+			      cmd == BR_FAILED_REPLY ? " (BR_FAILED_REPLY)" :
+			      cmd == BR_DEAD_REPLY ? " (BR_DEAD_REPLY)" : "");
+		} while (cmd != BR_REPLY);
+		binder_command(r.fd, BC_FREE_BUFFER, &arg.data.ptr.buffer,
+			       sizeof(binder_uintptr_t));
+	}
+	printf("PASS child: %d transactions with %d fds in a BINDER_TYPE_FDA sent\n", NTX, NFDS);
 
 	/* From here on, the parent's fds are the write ends' last references. */
-	for (i = 0; i < NFDS; i++)
-		CHECK(close(wfds[i]) == 0, "close write end %d", i);
+	for (t = 0; t < NTX; t++)
+		for (i = 0; i < NFDS; i++)
+			CHECK(close(wfds[t][i]) == 0, "close write end %d of transaction %d", i, t);
 	CHECK(write(to_parent, "c", 1) == 1, "tell the parent");
-	/* Stay until the parent is done with the transaction (or gone). */
+	/* Stay until the parent is done with the transactions (or gone). */
 	if (read(from_parent, &c, 1) < 0)
 		return 1;
 	return 0;
@@ -259,39 +288,31 @@ static int at_eof(int fd)
 	return !n;
 }
 
-/* The parent: receives the fds, checks them, frees the buffer, checks again. */
-static void receiver(const char *dev, const int rfds[NFDS], int to_child, int from_child)
+/* A transaction that the parent received, and whose buffer it holds. */
+struct received {
+	binder_uintptr_t buffer;
+	uint32_t fds[NFDS];
+};
+
+/* Receives transaction @t in @rx, and replies to it at once. */
+static void receive(struct reader *r, struct received *rx, int t)
 {
-	struct flat_binder_object mgr = {
-		.hdr.type = BINDER_TYPE_BINDER,
-		.flags = FLAT_BINDER_FLAG_ACCEPTS_FDS,
-	};
 	const struct binder_buffer_object *buf;
 	const struct binder_fd_array_object *fda;
 	const binder_size_t *offsets;
 	struct binder_transaction_data tr;
-	struct reader r = { 0 };
-	struct stat want, got;
-	uint32_t fds[NFDS];
+	struct binder_transaction_data reply;
 	uint32_t cmd;
-	int i, flags;
-	char c;
-
-	r.fd = binder_open(dev);
-	CHECK(ioctl(r.fd, BINDER_SET_CONTEXT_MGR_EXT, &mgr) == 0,
-	      "BINDER_SET_CONTEXT_MGR_EXT (is another context manager running on %s?)", dev);
-	/* A thread only takes the process's transactions as a looper. */
-	binder_command(r.fd, BC_ENTER_LOOPER, NULL, 0);
-	CHECK(write(to_child, "r", 1) == 1, "tell the child");
+	int i;
 
 	for (;;) {
-		cmd = binder_next(&r, &tr, sizeof(tr));
+		cmd = binder_next(r, &tr, sizeof(tr));
 		if (cmd == BR_TRANSACTION)
 			break;
-		CHECK(cmd == BR_NOOP || cmd == BR_SPAWN_LOOPER, "unexpected command %#x", cmd);
+		CHECK(cmd == BR_NOOP || cmd == BR_SPAWN_LOOPER || cmd == BR_TRANSACTION_COMPLETE,
+		      "transaction %d: unexpected command %#x", t, cmd);
 	}
 	CHECK(tr.code == TX_CODE, "code %#x", tr.code);
-	CHECK(tr.flags & TF_ONE_WAY, "flags %#x", tr.flags);
 	CHECK(tr.offsets_size == 2 * sizeof(binder_size_t), "offsets_size %llu",
 	      (unsigned long long)tr.offsets_size);
 	CHECK(tr.data_size == sizeof(*buf) + sizeof(*fda), "data_size %llu",
@@ -302,59 +323,141 @@ static void receiver(const char *dev, const int rfds[NFDS], int to_child, int fr
 	CHECK(buf->hdr.type == BINDER_TYPE_PTR, "object 0 is %#x", buf->hdr.type);
 	CHECK(fda->hdr.type == BINDER_TYPE_FDA, "object 1 is %#x", fda->hdr.type);
 	CHECK(fda->num_fds == NFDS, "num_fds %llu", (unsigned long long)fda->num_fds);
-	CHECK(buf->length == sizeof(fds), "buffer length %llu",
+	CHECK(buf->length == sizeof(rx->fds), "buffer length %llu",
 	      (unsigned long long)buf->length);
-	memcpy(fds, (const void *)(uintptr_t)(buf->buffer + fda->parent_offset), sizeof(fds));
-	printf("PASS parent: BR_TRANSACTION with fds");
+	memcpy(rx->fds, (const void *)(uintptr_t)(buf->buffer + fda->parent_offset),
+	       sizeof(rx->fds));
+	rx->buffer = tr.data.ptr.buffer;
+
+	memset(&reply, 0, sizeof(reply));
+	binder_command(r->fd, BC_REPLY, &reply, sizeof(reply));
+	printf("PASS parent: transaction %d with fds", t);
 	for (i = 0; i < NFDS; i++)
-		printf(" %u", fds[i]);
+		printf(" %u", rx->fds[i]);
 	printf("\n");
+}
 
-	/* Wait until the child has closed its own write ends. */
-	CHECK(read(from_child, &c, 1) == 1 && c == 'c', "the child did not close its fds");
+/* The fds of @rx are open, each the write end of its pipe in @rfds, not at EOF. */
+static void check_open(const struct received *rx, const int rfds[NFDS], int t)
+{
+	struct stat want, got;
+	int i, flags;
 
-	/* Before BC_FREE_BUFFER: open, each the write end of its own pipe. */
 	for (i = 0; i < NFDS; i++) {
-		flags = fcntl((int)fds[i], F_GETFD);
-		CHECK(flags >= 0, "fd %u (fds[%d]) is not open before BC_FREE_BUFFER", fds[i], i);
-		CHECK(flags & FD_CLOEXEC, "fd %u: no FD_CLOEXEC", fds[i]);
-		CHECK(fstat(rfds[i], &want) == 0 && fstat((int)fds[i], &got) == 0, "fstat");
+		flags = fcntl((int)rx->fds[i], F_GETFD);
+		CHECK(flags >= 0, "transaction %d: fd %u is not open", t, rx->fds[i]);
+		CHECK(flags & FD_CLOEXEC, "fd %u: no FD_CLOEXEC", rx->fds[i]);
+		CHECK(fstat(rfds[i], &want) == 0 && fstat((int)rx->fds[i], &got) == 0, "fstat");
 		CHECK(S_ISFIFO(got.st_mode) && got.st_ino == want.st_ino &&
-		      got.st_dev == want.st_dev, "fd %u is not the write end of pipe %d",
-		      fds[i], i);
-		CHECK(!at_eof(rfds[i]), "pipe %d at EOF before BC_FREE_BUFFER", i);
+		      got.st_dev == want.st_dev, "fd %u is not an end of pipe %d of transaction %d",
+		      rx->fds[i], i, t);
+		flags = fcntl((int)rx->fds[i], F_GETFL);
+		CHECK(flags >= 0 && (flags & O_ACCMODE) == O_WRONLY,
+		      "fd %u is not the write end of its pipe: flags %#x", rx->fds[i], flags);
+		CHECK(!at_eof(rfds[i]), "pipe %d of transaction %d at EOF", i, t);
 	}
-	printf("PASS parent: the %d fds are open before BC_FREE_BUFFER, no pipe at EOF\n", NFDS);
+}
 
-	binder_command(r.fd, BC_FREE_BUFFER, &tr.data.ptr.buffer, sizeof(binder_uintptr_t));
+/* The fds of @rx are closed, and their pipes in @rfds at EOF. */
+static void check_closed(const struct received *rx, const int rfds[NFDS], int t)
+{
+	int i;
 
-	/* Back in user space: the fds are gone, and so are the files. */
 	for (i = 0; i < NFDS; i++) {
 		errno = 0;
-		CHECK(fcntl((int)fds[i], F_GETFD) < 0 && errno == EBADF,
-		      "fd %u (fds[%d]) still open after BC_FREE_BUFFER", fds[i], i);
+		CHECK(fcntl((int)rx->fds[i], F_GETFD) < 0 && errno == EBADF,
+		      "transaction %d: fd %u still open after BC_FREE_BUFFER", t, rx->fds[i]);
 		CHECK(at_eof(rfds[i]),
-		      "pipe %d not at EOF after BC_FREE_BUFFER: its write end was not released", i);
+		      "pipe %d of transaction %d not at EOF: its write end was not released", i, t);
 	}
-	printf("PASS parent: %d fds closed, their files released, when BC_FREE_BUFFER returned\n",
-	       NFDS);
+}
+
+/* Frees the buffers of the @n transactions @rx in one BINDER_WRITE_READ. */
+static void free_buffers(int fd, const struct received *rx, int n)
+{
+	struct cmds c = { 0 };
+	int i;
+
+	for (i = 0; i < n; i++)
+		cmd_add(&c, BC_FREE_BUFFER, &rx[i].buffer, sizeof(rx[i].buffer));
+	binder_write(fd, &c);
+}
+
+/* Becomes the context manager, once the one of a last run (if any) is gone. */
+static void set_context_mgr(int fd, const char *dev)
+{
+	struct flat_binder_object mgr = {
+		.hdr.type = BINDER_TYPE_BINDER,
+		.flags = FLAT_BINDER_FLAG_ACCEPTS_FDS,
+	};
+	int tries = 0;
+
+	while (ioctl(fd, BINDER_SET_CONTEXT_MGR_EXT, &mgr) < 0) {
+		CHECK(errno == EBUSY && ++tries < MGR_TRIES,
+		      "BINDER_SET_CONTEXT_MGR_EXT (another context manager on %s?)", dev);
+		usleep(10000);
+	}
+}
+
+/* The parent: receives the fds, checks them, frees the buffers, checks again. */
+static void receiver(const char *dev, int rfds[NTX][NFDS], int to_child, int from_child)
+{
+	struct received rx[NTX];
+	struct reader r = { 0 };
+	int t;
+	char c;
+
+	r.fd = binder_open(dev);
+	set_context_mgr(r.fd, dev);
+	/* A thread only takes the process's transactions as a looper. */
+	binder_command(r.fd, BC_ENTER_LOOPER, NULL, 0);
+	CHECK(write(to_child, "r", 1) == 1, "tell the child");
+
+	for (t = 0; t < NTX; t++)
+		receive(&r, &rx[t], t);
+	/* Wait until the child has closed its own write ends. */
+	CHECK(read(from_child, &c, 1) == 1 && c == 'c', "the child did not close its fds");
+	for (t = 0; t < NTX; t++)
+		check_open(&rx[t], rfds[t], t);
+	printf("PASS parent: the %d fds are open before BC_FREE_BUFFER, no pipe at EOF\n",
+	       NTX * NFDS);
+
+	free_buffers(r.fd, &rx[0], 1);
+	check_closed(&rx[0], rfds[0], 0);
+	for (t = 1; t < NTX; t++)
+		check_open(&rx[t], rfds[t], t);
+	printf("PASS parent: one buffer freed: its fds closed and files released, no others\n");
+
+	/* Binder's own close of that fd fails with EBADF; the others still go. */
+	CHECK(close((int)rx[1].fds[1]) == 0, "close fd %u", rx[1].fds[1]);
+	CHECK(at_eof(rfds[1][1]), "pipe 1 of transaction 1 not at EOF after close()");
+	free_buffers(r.fd, &rx[1], 1);
+	check_closed(&rx[1], rfds[1], 1);
+	printf("PASS parent: one fd closed before BC_FREE_BUFFER: the other fds closed\n");
+
+	free_buffers(r.fd, &rx[2], 2);
+	check_closed(&rx[2], rfds[2], 2);
+	check_closed(&rx[3], rfds[3], 3);
+	printf("PASS parent: two BC_FREE_BUFFER in one write: all their fds closed\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *dev = argc > 1 ? argv[1] : DEFAULT_DEV;
-	int pipes[NFDS][2], rfds[NFDS], wfds[NFDS];
+	int rfds[NTX][NFDS], wfds[NTX][NFDS], p[2];
 	int to_child[2], to_parent[2];
-	int i, status;
+	int i, t, status;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGALRM, on_alarm);
 	setup_device(dev);
 
-	for (i = 0; i < NFDS; i++) {
-		CHECK(pipe2(pipes[i], O_CLOEXEC) == 0, "pipe");
-		rfds[i] = pipes[i][0];
-		wfds[i] = pipes[i][1];
+	for (t = 0; t < NTX; t++) {
+		for (i = 0; i < NFDS; i++) {
+			CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
+			rfds[t][i] = p[0];
+			wfds[t][i] = p[1];
+		}
 	}
 	CHECK(pipe2(to_child, O_CLOEXEC) == 0 && pipe2(to_parent, O_CLOEXEC) == 0, "pipe");
 
@@ -365,17 +468,20 @@ int main(int argc, char **argv)
 		alarm(TIMEOUT);
 		close(to_child[1]);
 		close(to_parent[0]);
-		for (i = 0; i < NFDS; i++)
-			close(rfds[i]);
+		for (t = 0; t < NTX; t++)
+			for (i = 0; i < NFDS; i++)
+				close(rfds[t][i]);
 		exit(sender(dev, wfds, to_child[0], to_parent[1]));
 	}
 	atexit(kill_child);
 	alarm(TIMEOUT);
 	close(to_child[0]);
 	close(to_parent[1]);
-	for (i = 0; i < NFDS; i++) {
-		close(wfds[i]);
-		CHECK(fcntl(rfds[i], F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
+	for (t = 0; t < NTX; t++) {
+		for (i = 0; i < NFDS; i++) {
+			close(wfds[t][i]);
+			CHECK(fcntl(rfds[t][i], F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
+		}
 	}
 
 	receiver(dev, rfds, to_child[1], to_parent[0]);
