@@ -18,7 +18,13 @@ JOBS=${JOBS:-$(nproc)}
 # rustfmt come from ~/.cargo/bin.
 CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH:$CARGO_BIN
-KMAKE=(make -C "$SRC" O="$OBJ" LLVM=-19 -j"$JOBS"
+# The C side is built with LLVM 19 (LLVM=-19): why not 22, the LLVM that
+# rustc 1.96 is built on, is in README.md ("Toolchain"). RVH_LLVM=-22 builds
+# with clang-22 instead, for that comparison. bindgen loads the libclang of
+# the same version, so that another LLVM on the machine cannot change it.
+LLVM_V=${RVH_LLVM:--19}
+export LIBCLANG_PATH=/usr/lib/llvm$LLVM_V/lib
+KMAKE=(make -C "$SRC" O="$OBJ" LLVM="$LLVM_V" -j"$JOBS"
 	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
 	BINDGEN="$CARGO_BIN/bindgen" RUSTFMT="$CARGO_BIN/rustfmt")
 # Clippy runs on every build (CLIPPY= turns it off).
