@@ -268,6 +268,21 @@ impl RawHead {
         this.cast()
     }
 
+    /// The `entry` field of `this`: `Opaque::cast_into()` without its call, which rustc does not
+    /// inline across crates in a kernel built for size (see `task_work::task_ptr`).
+    ///
+    /// # Safety
+    ///
+    /// `this` must point at a valid `RawHead`.
+    #[inline(always)]
+    unsafe fn entry(this: *const Self) -> *mut *const Entry {
+        // SAFETY: The caller promises that `this` is valid, so the field projection is in bounds.
+        // CAST: `Opaque<T>` is a `repr(transparent)` wrapper around `UnsafeCell<MaybeUninit<T>>`,
+        // which has the layout of `T`. Writing through the result is allowed where the caller's
+        // pointer allows it: the field is inside an `UnsafeCell`.
+        unsafe { (&raw const (*this).entry).cast::<*const Entry>().cast_mut() }
+    }
+
     /// Sets up `this` to be queued with `entry`: the C list will call [`trampoline`], and it
     /// will call `entry`'s function.
     ///
@@ -278,7 +293,7 @@ impl RawHead {
     pub(crate) unsafe fn prepare(this: *mut Self, entry: &'static Entry) {
         // SAFETY: The caller promises that `this` is valid and that we may write it.
         unsafe {
-            *Opaque::cast_into(&raw const (*this).entry) = entry;
+            *Self::entry(this) = entry;
             (*Self::callback_head(this)).func = Some(trampoline);
         }
     }
@@ -294,8 +309,7 @@ impl RawHead {
         // SAFETY: The caller promises that `head` is valid. Only heads whose function is
         // `trampoline` are `RawHead`s (set by `prepare`), so the second read is in bounds.
         unsafe {
-            (*head).func.map(|f| f as usize) == Some(ours)
-                && *Opaque::cast_into(&raw const (*head.cast::<Self>()).entry) == entry
+            (*head).func.map(|f| f as usize) == Some(ours) && *Self::entry(head.cast()) == entry
         }
     }
 }
@@ -315,7 +329,7 @@ impl RawHead {
 pub(crate) unsafe extern "C" fn trampoline(head: *mut bindings::callback_head) {
     // SAFETY: By the safety rule, `head` is the first field of a queued `RawHead`, whose `entry`
     // points at a `'static` entry. It is read before `func` consumes the item.
-    let entry = unsafe { &**Opaque::cast_into(&raw const (*head.cast::<RawHead>()).entry) };
+    let entry = unsafe { &**RawHead::entry(head.cast()) };
     let owner = entry.owner;
     // SAFETY: By the invariants of `Entry`, `func` consumes an item queued with `entry`; the
     // module reference keeps its code alive.

@@ -801,13 +801,28 @@ pub mod raw {
 // those calls go through the non-generic, never-inlined functions below, which live in the
 // built-in `kernel` crate.
 
+/// The `task_struct` of `task`.
+///
+/// This is what `Task::as_ptr()` returns, without its call. In a kernel built for size
+/// (`CONFIG_CC_OPTIMIZE_FOR_SIZE`, `-Copt-level=s`), rustc shares the kernel crate's copy of
+/// the non-`#[inline]` `Opaque::get` with other crates instead of inlining it; in the project's
+/// `make bench` kernel that call made up most of what `add` costs over the C call. (An
+/// `#[inline]` on `Opaque::get` would fix it for every caller.)
+#[inline(always)]
+fn task_ptr(task: &Task) -> *mut bindings::task_struct {
+    // CAST: `Task` is a `repr(transparent)` wrapper around `Opaque<task_struct>`, itself a
+    // `repr(transparent)` wrapper around `UnsafeCell<MaybeUninit<task_struct>>`: the pointer is
+    // the `task_struct`'s, and C may write through it, as `Opaque` allows while shared.
+    ptr::from_ref(task).cast_mut().cast()
+}
+
 /// Whether `task` is a workqueue worker (`PF_WQ_WORKER`, set when it is made).
 #[inline]
 fn is_workqueue_worker(task: &Task) -> bool {
     // SAFETY: `task` is valid. `PF_WQ_WORKER` is set before the worker runs any work, and
     // cleared only as the worker leaves for good (it then exits, running its task work), so the
     // racy read of `flags` is good enough.
-    unsafe { ptr::read_volatile(&raw const (*task.as_ptr()).flags) & bindings::PF_WQ_WORKER != 0 }
+    unsafe { ptr::read_volatile(&raw const (*task_ptr(task)).flags) & bindings::PF_WQ_WORKER != 0 }
 }
 
 #[inline]
@@ -817,7 +832,7 @@ fn raw_add(
     notify: bindings::task_work_notify_mode,
 ) -> Result {
     // SAFETY: `task` is valid for the call; the caller gives a valid, unqueued `head`.
-    let ret = unsafe { bindings::task_work_add(task.as_ptr(), head, notify) };
+    let ret = unsafe { bindings::task_work_add(task_ptr(task), head, notify) };
     if ret < 0 {
         Err(Error::from_errno(ret))
     } else {
@@ -834,7 +849,7 @@ fn raw_run() {
 #[inline(never)]
 fn raw_cancel(task: &Task, head: *mut bindings::callback_head) -> bool {
     // SAFETY: `task` is valid for the call; `task_work_cancel` only compares `head`.
-    unsafe { bindings::task_work_cancel(task.as_ptr(), head) }
+    unsafe { bindings::task_work_cancel(task_ptr(task), head) }
 }
 
 #[inline(never)]
@@ -843,7 +858,7 @@ fn raw_cancel_func(
     func: unsafe extern "C" fn(*mut bindings::callback_head),
 ) -> *mut bindings::callback_head {
     // SAFETY: `task` is valid for the call.
-    unsafe { bindings::task_work_cancel_func(task.as_ptr(), Some(func)) }
+    unsafe { bindings::task_work_cancel_func(task_ptr(task), Some(func)) }
 }
 
 #[inline(never)]
@@ -853,7 +868,7 @@ fn raw_cancel_match(
     data: *mut c_void,
 ) -> *mut bindings::callback_head {
     // SAFETY: `task` is valid for the call; `pred` and `data` are valid for it too.
-    unsafe { bindings::task_work_cancel_match(task.as_ptr(), Some(pred), data) }
+    unsafe { bindings::task_work_cancel_match(task_ptr(task), Some(pred), data) }
 }
 
 #[macros::kunit_tests(rust_task_work)]
