@@ -45,16 +45,17 @@ def used_part(user, lib):
 def main():
     txt, out_dir, mod_dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
     base = {"primitives": [], "device": [], "instructions": []}
-    if mod_dirs[:1] == ["--base"]:
-        mod_dirs_base = mod_dirs[1]
+    if "--base" in mod_dirs:
+        i = mod_dirs.index("--base")
+        mod_dirs_base = mod_dirs[i + 1]
         with open(mod_dirs_base) as fh:
-            base.update(json.load(fh))
-        mod_dirs = mod_dirs[2:]
+            base.update({k: v for k, v in json.load(fh).items() if v})
+        mod_dirs = mod_dirs[:i] + mod_dirs[i + 2:]
     # 7.3 renamed rcu_read_lock_trace() to rcu_read_lock_tasks_trace().
-    b_prim = {p["name"].replace("lock_trace", "lock_tasks_trace"): p["ratio"]
+    b_prim = {p.get("name", "").replace("lock_trace", "lock_tasks_trace"): p.get("ratio")
               for p in base["primitives"]}
-    b_dev = {d["case"]: d["ratio"] for d in base["device"]}
-    b_ins = {d["case"]: d["kernel_ratio"] for d in base["instructions"]}
+    b_dev = {d.get("case"): d.get("ratio") for d in base["device"]}
+    b_ins = {d.get("case"): d.get("kernel_ratio") for d in base["instructions"]}
     nan = float("nan")
     if base["device"]:
         print(f"(column base: the Rust/C ratios of {os.path.basename(mod_dirs_base)})\n")
@@ -99,7 +100,7 @@ def main():
         r, c = [x / k for x in p["rust"]], [x / k for x in p["c"]]
         print(f"  {p['name'] + unit:44} {r[0]:8.1f} ({r[1]:.0f}-{r[2]:.0f}) "
               f"{c[0]:8.1f} ({c[1]:.0f}-{c[2]:.0f}) {p['ratio']:7.3f} "
-              f"{p['paired_ratio'] or nan:7.3f} {b_prim.get(p['name'], nan):7.3f}")
+              f"{p['paired_ratio'] or nan:7.3f} {b_prim.get(p['name']) or nan:7.3f}")
 
     cases = []
     print("\nvirtio_test, 0x100000 buffers, wall seconds (median; min-max), guest sys seconds:")
@@ -115,7 +116,7 @@ def main():
         cases.append(row)
         print(f"  {case:18} {mc:6.2f} ({min(c['real']):.2f}-{max(c['real']):.2f}) "
               f"{mr:6.2f} ({min(r['real']):.2f}-{max(r['real']):.2f}) {mr / mc:7.3f} "
-              f"{b_dev.get(case, nan):7.3f} "
+              f"{b_dev.get(case) or nan:7.3f} "
               f"{statistics.median(c['sys']):6.2f} {statistics.median(r['sys']):6.2f} "
               f"{sum(c['spurious'])}/{sum(r['spurious'])}")
 
@@ -146,7 +147,7 @@ def main():
             icases.append(r)
             print(f"  {row['case']:18} {med['c'][0]:6.0f} ({min(kc):.0f}-{max(kc):.0f})"
                   f" {med['rust'][0]:6.0f} ({min(kr):.0f}-{max(kr):.0f})"
-                  f" {r['kernel_ratio']:7.3f} {b_ins.get(row['case'], nan):7.3f}"
+                  f" {r['kernel_ratio']:7.3f} {b_ins.get(row['case']) or nan:7.3f}"
                   f" {med['c'][2]:7.0f} {med['rust'][2]:7.0f}"
                   f" {r['kmem_ratio']:7.3f} {med['c'][1]:7.0f} {med['rust'][1]:7.0f}"
                   f" {med['c'][3]:6.2f} {med['rust'][3]:6.2f}")

@@ -110,8 +110,15 @@ done
 bad=0 kept=0
 for f in "${pats[@]}"; do
 	b=$(basename "$f")
-	got=$(perl scripts/checkpatch.pl --strict --terse --showfile --show-types -q "$f" 2>&1 |
-		grep -v '^total: ' | sed -E 's/^([^: ]+):[0-9]+: /\1\t/' | sort) || true
+	# checkpatch exits 1 when it reports anything; more means it broke.
+	rc=0
+	out=$(perl scripts/checkpatch.pl --strict --terse --showfile --show-types -q "$f" 2>&1) || rc=$?
+	if [ $rc -gt 1 ]; then
+		echo "checkpatch: $b: checkpatch.pl failed (exit $rc): $out"
+		bad=1
+		continue
+	fi
+	got=$(echo "$out" | grep -v '^total: ' | sed -E 's/^([^: ]+):[0-9]+: /\1\t/' | sort) || true
 	want=$(awk -F'\t' -v p="${b#[0-9][0-9][0-9][0-9]-}" \
 		'$1 == p { for (i = 0; i < $3; i++) print $2 "\t" $4 }' \
 		"$REPO/patches/checkpatch-expected" | sort)
@@ -162,7 +169,7 @@ if [ "${1:-}" = --check ]; then
 	for c in $(git rev-list --reverse pristine..rvh); do
 		git checkout -q "$c"
 		s=$(git log -1 --format=%s "$c")
-		if make -C "$SER" O="$BOBJ" LLVM=-19 -j"$JOBS" RUSTC=/usr/bin/rustc \
+		if make -C "$SER" O="$BOBJ" LLVM="$LLVM_V" -j"$JOBS" RUSTC=/usr/bin/rustc \
 			RUSTDOC=/usr/bin/rustdoc BINDGEN="$CARGO_BIN/bindgen" \
 			olddefconfig vmlinux modules >"$BOBJ/build.log" 2>&1; then
 			echo "builds: $s"

@@ -29,3 +29,13 @@ KMAKE=(make -C "$SRC" O="$OBJ" LLVM="$LLVM_V" -j"$JOBS"
 	BINDGEN="$CARGO_BIN/bindgen" RUSTFMT="$CARGO_BIN/rustfmt")
 # Clippy runs on every build (CLIPPY= turns it off).
 CLIPPY=${CLIPPY-1}
+
+# One run at a time on a cache: the harness scripts share its kernel tree
+# ($SRC), which a run may reset and patch. The first script takes the lock,
+# the scripts it calls inherit it.
+if [ -z "${RVH_LOCKED:-}" ]; then
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/.lock"
+	flock -n 9 || { echo "waiting for another run on $CACHE" >&2; flock 9; }
+	export RVH_LOCKED=1
+fi

@@ -14,12 +14,13 @@ set -euo pipefail
 RO=$CACHE/build-real
 DEBS=$CACHE/real-debs
 WORK=$CACHE/real-out
-KM=(make -C "$SRC" O="$RO" LLVM=-19 -j"$JOBS" RUSTC=/usr/bin/rustc
+KM=(make -C "$SRC" O="$RO" LLVM="$LLVM_V" -j"$JOBS" RUSTC=/usr/bin/rustc
 	RUSTDOC=/usr/bin/rustdoc BINDGEN="$CARGO_BIN/bindgen")
 
 if [ -z "${RVH_REAL_BOOT_ONLY:-}" ]; then
-	# bindeb-pkg runs dpkg-buildpackage, whose debian/rules uses debhelper.
-	for p in dpkg-dev debhelper rsync; do
+	# bindeb-pkg runs dpkg-buildpackage, which checks the Build-Depends of
+	# the generated debian/control; its debian/rules uses debhelper.
+	for p in dpkg-dev debhelper rsync libdw-dev; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || {
 			[ "$(id -u)" = 0 ] || SUDO=sudo
 			${SUDO:-} apt-get install -y -q --no-install-recommends "$p"
@@ -42,8 +43,12 @@ if [ -z "${RVH_REAL_BOOT_ONLY:-}" ]; then
 	echo "real-deb: bindeb-pkg took $(($(date +%s) - t0)) s"
 	# bindeb-pkg writes next to the O= directory.
 	mv "$CACHE"/*.deb "$CACHE"/*.buildinfo "$CACHE"/*.changes "$DEBS/"
+	# What the packages were built from, for a later boot-only run.
+	git -C "$REPO" rev-parse HEAD >"$DEBS/repo-commit"
+	cp "$SRC/.rvh-patches" "$DEBS/patches" 2>/dev/null || true
 fi
-krel=$("${KM[@]}" -s kernelrelease)
+krel=$(cat "$RO/include/config/kernel.release")
+echo "real-deb: packages built from repository commit $(cat "$DEBS/repo-commit" 2>/dev/null || echo unknown) (now $(git -C "$REPO" rev-parse --short HEAD))"
 ls -l "$DEBS"/*.deb | awk '{ printf "real-deb: package %s %d MiB\n", $NF, $5 / 1048576 }'
 img=$(ls "$DEBS"/linux-image-"$krel"_*.deb | grep -v -- -dbg_)
 
@@ -72,6 +77,7 @@ timeout --foreground -k 5 "${RVH_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -c
 	-serial file:"$WORK/console.log" -serial file:"$WORK/guest.log" || rc=$?
 cat "$WORK/guest.log" 2>/dev/null || true
 [ $rc = 0 ] || { echo "real-deb: QEMU exited with $rc" >&2; tail -30 "$WORK/console.log" >&2; exit 1; }
-grep -q '^RVH-EXIT=0$' "$WORK/guest.log" ||
+# The guest writes through a serial tty: lines end in \r\n.
+tr -d '\r' <"$WORK/guest.log" | grep -qx 'RVH-EXIT=0' ||
 	{ echo "real-deb: FAIL (console: $WORK/console.log)" >&2; exit 1; }
 echo "real-deb: ok: $krel from $(basename "$img"), virtio_test passed against its rust_vhost_test"
