@@ -22,11 +22,12 @@ export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH:$CARGO_BIN
 # rustc 1.96 is built on, is in README.md ("Toolchain"). RVH_LLVM=-22 builds
 # with clang-22 instead, for that comparison. bindgen loads the libclang of
 # the same version, so that another LLVM on the machine cannot change it.
+# RVH_BINDGEN names another bindgen (libclang 22 needs bindgen 0.72.1 or later).
 LLVM_V=${RVH_LLVM:--19}
 export LIBCLANG_PATH=/usr/lib/llvm$LLVM_V/lib
 KMAKE=(make -C "$SRC" O="$OBJ" LLVM="$LLVM_V" -j"$JOBS"
 	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-	BINDGEN="$CARGO_BIN/bindgen" RUSTFMT="$CARGO_BIN/rustfmt")
+	BINDGEN="${RVH_BINDGEN:-$CARGO_BIN/bindgen}" RUSTFMT="$CARGO_BIN/rustfmt")
 # Clippy runs on every build (CLIPPY= turns it off).
 CLIPPY=${CLIPPY-1}
 
