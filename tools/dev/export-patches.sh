@@ -169,8 +169,7 @@ if [ "${1:-}" = --check ]; then
 	for c in $(git rev-list --reverse pristine..rvh); do
 		git checkout -q "$c"
 		s=$(git log -1 --format=%s "$c")
-		if make -C "$SER" O="$BOBJ" LLVM="$LLVM_V" -j"$JOBS" RUSTC=/usr/bin/rustc \
-			RUSTDOC=/usr/bin/rustdoc BINDGEN="$CARGO_BIN/bindgen" \
+		if make -C "$SER" O="$BOBJ" -j"$JOBS" "${KTOOLS[@]}" \
 			olddefconfig vmlinux modules >"$BOBJ/build.log" 2>&1; then
 			echo "builds: $s"
 		else

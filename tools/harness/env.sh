@@ -25,9 +25,10 @@ export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH:$CARGO_BIN
 # RVH_BINDGEN names another bindgen (libclang 22 needs bindgen 0.72.1 or later).
 LLVM_V=${RVH_LLVM:--19}
 export LIBCLANG_PATH=/usr/lib/llvm$LLVM_V/lib
-KMAKE=(make -C "$SRC" O="$OBJ" LLVM="$LLVM_V" -j"$JOBS"
-	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+# The toolchain of every kernel make, whatever its tree and O= directory.
+KTOOLS=(LLVM="$LLVM_V" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
 	BINDGEN="${RVH_BINDGEN:-$CARGO_BIN/bindgen}" RUSTFMT="$CARGO_BIN/rustfmt")
+KMAKE=(make -C "$SRC" O="$OBJ" -j"$JOBS" "${KTOOLS[@]}")
 # Clippy runs on every build (CLIPPY= turns it off).
 CLIPPY=${CLIPPY-1}
 

@@ -28,8 +28,7 @@ xz -dc "$CFG" >"$RO/.config"
 	-e EVENTFD -e MODULE_UNLOAD -e MODULE_SIG_ALL \
 	-d ANDROID_BINDER_IPC -e ANDROID_BINDER_IPC_RUST --set-str SYSTEM_TRUSTED_KEYS "" \
 	--set-str SYSTEM_REVOCATION_KEYS "" --set-str LOCALVERSION "-rvh"
-make -s -C "$SRC" O="$RO" LLVM="$LLVM_V" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
-	BINDGEN="$CARGO_BIN/bindgen" olddefconfig
+make -s -C "$SRC" O="$RO" "${KTOOLS[@]}" olddefconfig
 fail=0
 for want in RUST=y MODVERSIONS=n RANDSTRUCT_NONE=y DEBUG_INFO_BTF=n MODULES=y \
 	MODULE_UNLOAD=y EVENTFD=y VHOST_TASK=y VHOST=m TASKS_RCU=y TASKS_TRACE_RCU=y \

@@ -14,8 +14,7 @@ set -euo pipefail
 RO=$CACHE/build-real
 DEBS=$CACHE/real-debs
 WORK=$CACHE/real-out
-KM=(make -C "$SRC" O="$RO" LLVM="$LLVM_V" -j"$JOBS" RUSTC=/usr/bin/rustc
-	RUSTDOC=/usr/bin/rustdoc BINDGEN="$CARGO_BIN/bindgen")
+KM=(make -C "$SRC" O="$RO" -j"$JOBS" "${KTOOLS[@]}")
 
 if [ -z "${RVH_REAL_BOOT_ONLY:-}" ]; then
 	# bindeb-pkg runs dpkg-buildpackage, which checks the Build-Depends of
