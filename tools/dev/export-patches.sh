@@ -48,7 +48,12 @@ while read -r p; do
 		git add -f "$f"
 		case $f in
 		Documentation/rust/*.rst)
-			sed -i "/^    testing\$/a\\    $(basename "$f" .rst)" Documentation/rust/index.rst
+			# At the end of the toctree that lists testing, in patch order.
+			awk -v e="    $(basename "$f" .rst)" '
+			    $0 == "    testing" { t = 1 }
+			    t && $0 == "" { print e; t = 0 }
+			    { print }' Documentation/rust/index.rst >"$SER/.idx"
+			mv "$SER/.idx" Documentation/rust/index.rst
 			git add -f Documentation/rust/index.rst ;;
 		esac
 	done
@@ -134,6 +139,45 @@ for f in "${pats[@]}"; do
 	fi
 done
 
+# The Documentation/rust/ pages must be valid reST, in the index, and add no
+# warning to the kernel's own Sphinx build of that directory: its warnings
+# with the series, line numbers dropped, must be those of the source alone.
+for p in python3-sphinx python3-yaml; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || {
+		[ "$(id -u)" = 0 ] || SUDO=sudo
+		${SUDO:-} apt-get install -y -q --no-install-recommends "$p" >/dev/null
+	}
+done
+sphinx_warnings() {
+	rm -rf "$CACHE/docs"
+	make -s O="$CACHE/docs" SPHINXDIRS=rust htmldocs >"$CACHE/docs.log" 2>&1 ||
+		{ echo "htmldocs failed on $(git log -1 --format=%h): $CACHE/docs.log" >&2; return 1; }
+	grep -E 'WARNING|ERROR|SEVERE|CRITICAL' "$CACHE/docs.log" | grep -v 'dot(1) not found' |
+		sed -E "s|^$SER/||; s|^([^:]+):[0-9]+:|\1:|" | sort || true
+}
+docs_bad=0 new_warn=
+pages=$(git diff --name-only --diff-filter=A pristine..rvh -- 'Documentation/rust/*.rst')
+with=$(sphinx_warnings)
+for f in $pages; do
+	grep -qx "    $(basename "$f" .rst)" Documentation/rust/index.rst ||
+		new_warn="$new_warn$f: not in Documentation/rust/index.rst
+"
+	[ -s "$CACHE/docs/Documentation/output/rust/$(basename "$f" .rst).html" ] ||
+		new_warn="$new_warn$f: Sphinx wrote no page for it
+"
+done
+git checkout -q pristine
+without=$(sphinx_warnings)
+git checkout -q rvh
+new_warn="$new_warn$(comm -23 <(echo "$with") <(echo "$without") | sed '/^$/d')"
+if [ -n "$new_warn" ]; then
+	echo "htmldocs SPHINXDIRS=rust: the series adds:"
+	echo "$new_warn" | sed '/^$/d; s/^/  /'
+	docs_bad=1
+else
+	echo "htmldocs SPHINXDIRS=rust: $(echo "$pages" | wc -w) new pages, no new warning ($(echo "$without" | sed '/^$/d' | wc -l) warnings of the source's own)"
+fi
+
 # Whom to send each patch to, and the whole series (the cover letter), by
 # the MAINTAINERS of the tree with the series applied. The tree has no
 # history to offer, hence no --git.
@@ -182,4 +226,4 @@ if [ "${1:-}" = --check ]; then
 	echo "patches-check: $fails of $(git rev-list --count pristine..rvh) patches leave a tree that does not build"
 	[ $fails = 0 ]
 fi
-[ $bad = 0 ]
+[ $bad = 0 ] && [ $docs_bad = 0 ]
