@@ -10,6 +10,9 @@
 #   rvh.sh bench            build, boot the micro-benchmarks (tools/guest/bench.sh)
 #   rvh.sh guest 'CMD'      build, boot, run CMD in the guest, exit with its status
 #   rvh.sh shell            build, boot to an interactive shell
+#   rvh.sh kunit-boot       boot the kernel already built in $OBJ with an init that
+#                           only powers off: its built-in KUnit suites and doctests
+#                           run, the console log is $OUT/kunit-console.log
 #   rvh.sh clean            remove the build cache (not the downloaded packages)
 #
 # Environment: RVH_CACHE (default ~/.cache/rust-vhost), RVH_FLAVOUR (e.g. debug),
@@ -355,6 +358,17 @@ guest)
 shell)
 	build
 	boot shell "" interactive
+	;;
+kunit-boot)
+	# No build: `make patches-check` builds each patch of the series itself.
+	root=$OUT/kunit-root
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+	cp /bin/busybox "$root/bin/busybox"
+	install -m 755 "$REPO/tools/guest/init" "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initramfs.cpio.gz"
+	phase boot boot kunit true
+	[ "$(guest_status)" = 0 ]
 	;;
 unpack) phase unpack do_unpack ;;
 prepare)
