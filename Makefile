@@ -6,7 +6,8 @@
 RVH := tools/harness/rvh.sh
 
 .PHONY: run test build guest shell clean help check-notasks bench test-debug \
-	patches patches-check rustdoc rust-analyzer real-config-check real-deb
+	patches patches-check rustdoc rust-analyzer real-config-check real-deb \
+	binder-check
 
 help:
 	@$(RVH) help || true
@@ -52,6 +53,11 @@ patches:
 # The same, then build the kernel and modules after each patch in turn.
 patches-check:
 	tools/dev/export-patches.sh --check
+
+# Rust Binder without and with its kernel::task_work conversion, and with two
+# broken closings: binder_fda passes, fails, and times the close path.
+binder-check:
+	tools/dev/binder-check.sh
 
 rustdoc:
 	$(RVH) rustdoc

@@ -60,6 +60,7 @@ def main():
     if base["device"]:
         print(f"(column base: the Rust/C ratios of {os.path.basename(mod_dirs_base)})\n")
     prims, dev, mem, alloc, runs, icount, windows = [], {}, {}, None, 0, {}, {}
+    binder = {}
     for line in open(txt):
         f = line.split()
         if not f:
@@ -83,6 +84,8 @@ def main():
             icount[int(f[1])][3:] = [int(f[2])]
         elif f[0] == "MEM":
             mem[f[1]] = int(f[2])
+        elif f[0] == "BINDER" and len(f) >= 10:
+            binder.setdefault(int(f[3]), []).append(int(f[9]))
         elif f[0] == "ALLOC":
             alloc = {"buffers": int(f[1]), "allocations": int(f[2])}
         elif f[0] == "RUNS":
@@ -178,6 +181,12 @@ def main():
               " over 64):")
         for k, v in mem.items():
             print(f"  {k:5} {v} bytes")
+    if binder:
+        print("\nBinder close path: one BINDER_WRITE_READ with a BC_FREE_BUFFER of K fds, ns"
+              " (median of the rounds' medians; min-max of the rounds' medians):")
+        for k, meds in sorted(binder.items()):
+            m = statistics.median(meds)
+            print(f"  K={k:<4} {m:10.0f} ({min(meds)}-{max(meds)})  {m / k:8.0f} per fd")
     if alloc:
         per_buf = alloc["allocations"] / max(alloc["buffers"], 1)
         print(f"\nRust device allocations: {alloc['allocations']} for {alloc['buffers']} buffers "
@@ -187,7 +196,8 @@ def main():
     js = os.path.join(out_dir, "bench.json")
     with open(js, "w") as fh:
         json.dump({"primitives": prims, "device": cases, "instructions": icases, "sizes": size,
-                   "memory_per_device": mem, "allocations": alloc, "runs": runs}, fh, indent=1)
+                   "memory_per_device": mem, "allocations": alloc, "runs": runs,
+                   "binder_close_ns": {str(k): v for k, v in binder.items()}}, fh, indent=1)
     print(f"\njson:  {js}")
 
     dat = os.path.join(out_dir, "bench.dat")

@@ -37,6 +37,11 @@ dmesg | sed -n 's/.*rust_vhost_bench: //p'
 insmod /modules/rust_vhost_selftest.ko
 selftest vhost-ping-cmp "${RVH_PING:-20000}"
 rmmod rust_vhost_selftest
+# Rust Binder's close path, which queues one kernel::task_work item per fd
+# (patches/0012): not against C, as a kernel has one Binder; the same
+# program in the kernel without that patch is tools/dev/binder-check.sh.
+echo "### Binder close path (binder_fda bench)"
+binder_fda bench "${RVH_BINDER_ROUNDS:-5}" 2000 16
 fi
 
 echo "### device: virtio_test, C vhost_test against rust_vhost_test"

@@ -5,6 +5,7 @@
  * user space (drivers/android/binder/deferred_close.rs). Usage:
  *
  *	binder_fda [DEVICE]
+ *	binder_fda bench ROUNDS N K
  *
  * DEVICE defaults to /dev/binderfs/binder; binderfs is mounted on
  * /dev/binderfs if that device is not there. Exits 0 when every check
@@ -29,6 +30,17 @@
  *    closed (EBADF), and still closes the other two;
  *  - transactions 2 and 3 with two BC_FREE_BUFFER in one BINDER_WRITE_READ,
  *    so that the task work of both is queued at once.
+ *
+ * "bench" times the close path: ROUNDS rounds of N transactions, each with
+ * an fd array of K copies of one pipe's write end. The parent frees each
+ * buffer before it replies, so the child is blocked in its transaction
+ * meanwhile, and times the BINDER_WRITE_READ of that BC_FREE_BUFFER alone:
+ * K fds taken out of the table and K task work items queued in the ioctl,
+ * and run on its way back to user space. Each round prints
+ *
+ *	BINDER close K <k> n <n> round <r> median_ns <m> min_ns <lo> max_ns <hi>
+ *
+ * and every freed fd is checked to be closed after the call.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -441,6 +454,165 @@ static void receiver(const char *dev, int rfds[NTX][NFDS], int to_child, int fro
 	printf("PASS parent: two BC_FREE_BUFFER in one write: all their fds closed\n");
 }
 
+/*
+ * The bench's child: sends @rounds * @n transactions, each with an fd array
+ * of @k copies of @wfd, one at a time (a two-way transaction waits for its
+ * reply).
+ */
+static int bench_sender(const char *dev, int wfd, int rounds, int n, int k,
+			int from_parent)
+{
+	struct {
+		struct binder_buffer_object buf;
+		struct binder_fd_array_object fda;
+	} data;
+	binder_size_t offsets[2] = {
+		offsetof(typeof(data), buf),
+		offsetof(typeof(data), fda),
+	};
+	struct binder_transaction_data_sg tx;
+	struct binder_transaction_data arg;
+	struct reader r = { 0 };
+	uint32_t *fds;
+	uint32_t cmd;
+	int i, t;
+	char c;
+
+	role = "child";
+	CHECK(read(from_parent, &c, 1) == 1 && c == 'r', "the parent is not ready");
+	r.fd = binder_open(dev);
+	fds = calloc(k, sizeof(*fds));
+	CHECK(fds, "calloc");
+	for (i = 0; i < k; i++)
+		fds[i] = wfd;
+
+	memset(&data, 0, sizeof(data));
+	data.buf.hdr.type = BINDER_TYPE_PTR;
+	data.buf.buffer = (uintptr_t)fds;
+	data.buf.length = k * sizeof(*fds);
+	data.fda.hdr.type = BINDER_TYPE_FDA;
+	data.fda.num_fds = k;
+	memset(&tx, 0, sizeof(tx));
+	tx.transaction_data.code = TX_CODE;
+	tx.transaction_data.data_size = sizeof(data);
+	tx.transaction_data.offsets_size = sizeof(offsets);
+	tx.transaction_data.data.ptr.buffer = (uintptr_t)&data;
+	tx.transaction_data.data.ptr.offsets = (uintptr_t)offsets;
+	tx.buffers_size = (k * sizeof(*fds) + 7) & ~(size_t)7;
+
+	for (t = 0; t < rounds * n; t++) {
+		binder_command(r.fd, BC_TRANSACTION_SG, &tx, sizeof(tx));
+		do {
+			cmd = binder_next(&r, &arg, sizeof(arg));
+			CHECK(cmd == BR_NOOP || cmd == BR_TRANSACTION_COMPLETE || cmd == BR_REPLY,
+			      "transaction %d: got %#x instead of BR_REPLY", t, cmd);
+		} while (cmd != BR_REPLY);
+		binder_command(r.fd, BC_FREE_BUFFER, &arg.data.ptr.buffer,
+			       sizeof(binder_uintptr_t));
+	}
+	free(fds);
+	return 0;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The bench's parent: frees each buffer, timed, then replies. */
+static void bench_receiver(const char *dev, int rounds, int n, int k, int to_child)
+{
+	struct binder_transaction_data tr, reply;
+	const struct binder_fd_array_object *fda;
+	const struct binder_buffer_object *buf;
+	const binder_size_t *offsets;
+	struct received rx;
+	struct reader r = { 0 };
+	struct timespec t0, t1;
+	long long *ns;
+	uint32_t *got;
+	uint32_t cmd;
+	int round, t, i;
+
+	ns = calloc(n, sizeof(*ns));
+	got = calloc(k, sizeof(*got));
+	CHECK(ns && got, "calloc");
+	r.fd = binder_open(dev);
+	set_context_mgr(r.fd, dev);
+	binder_command(r.fd, BC_ENTER_LOOPER, NULL, 0);
+	CHECK(write(to_child, "r", 1) == 1, "tell the child");
+	memset(&reply, 0, sizeof(reply));
+
+	for (round = 1; round <= rounds; round++) {
+		for (t = 0; t < n; t++) {
+			do {
+				cmd = binder_next(&r, &tr, sizeof(tr));
+				CHECK(cmd == BR_NOOP || cmd == BR_SPAWN_LOOPER ||
+				      cmd == BR_TRANSACTION_COMPLETE || cmd == BR_TRANSACTION,
+				      "unexpected command %#x", cmd);
+			} while (cmd != BR_TRANSACTION);
+			offsets = (const binder_size_t *)(uintptr_t)tr.data.ptr.offsets;
+			buf = (const void *)(uintptr_t)(tr.data.ptr.buffer + offsets[0]);
+			fda = (const void *)(uintptr_t)(tr.data.ptr.buffer + offsets[1]);
+			CHECK(buf->hdr.type == BINDER_TYPE_PTR, "object 0 is %#x", buf->hdr.type);
+			CHECK(fda->hdr.type == BINDER_TYPE_FDA && fda->num_fds == (unsigned int)k,
+			      "object 1: type %#x, %llu fds", fda->hdr.type,
+			      (unsigned long long)fda->num_fds);
+			/* The fd numbers, before the buffer that holds them goes. */
+			memcpy(got, (const void *)(uintptr_t)(buf->buffer + fda->parent_offset),
+			       k * sizeof(*got));
+			rx.buffer = tr.data.ptr.buffer;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			free_buffers(r.fd, &rx, 1);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			ns[t] = (t1.tv_sec - t0.tv_sec) * 1000000000LL + t1.tv_nsec - t0.tv_nsec;
+			for (i = 0; i < k; i++) {
+				errno = 0;
+				CHECK(fcntl((int)got[i], F_GETFD) < 0 && errno == EBADF,
+				      "fd %u still open after BC_FREE_BUFFER", got[i]);
+			}
+			binder_command(r.fd, BC_REPLY, &reply, sizeof(reply));
+		}
+		qsort(ns, n, sizeof(*ns), cmp_ll);
+		printf("BINDER close K %d n %d round %d median_ns %lld min_ns %lld max_ns %lld\n",
+		       k, n, round, ns[n / 2], ns[0], ns[n - 1]);
+	}
+	free(got);
+	free(ns);
+}
+
+/* binder_fda bench ROUNDS N K */
+static int bench(int argc, char **argv)
+{
+	int rounds, n, k, p[2], to_child[2], status;
+
+	CHECK(argc == 5, "usage: binder_fda bench ROUNDS N K");
+	rounds = atoi(argv[2]);
+	n = atoi(argv[3]);
+	k = atoi(argv[4]);
+	CHECK(rounds > 0 && n > 0 && k > 0 && k <= 1024, "ROUNDS %d N %d K %d", rounds, n, k);
+	alarm(10 * TIMEOUT);
+	setup_device(DEFAULT_DEV);
+	CHECK(pipe2(p, O_CLOEXEC) == 0 && pipe2(to_child, O_CLOEXEC) == 0, "pipe");
+	child_pid = fork();
+	CHECK(child_pid >= 0, "fork");
+	if (!child_pid) {
+		alarm(10 * TIMEOUT);
+		close(to_child[1]);
+		exit(bench_sender(DEFAULT_DEV, p[1], rounds, n, k, to_child[0]));
+	}
+	atexit(kill_child);
+	close(to_child[0]);
+	close(p[1]);
+	bench_receiver(DEFAULT_DEV, rounds, n, k, to_child[1]);
+	CHECK(waitpid(child_pid, &status, 0) == child_pid, "waitpid");
+	child_pid = 0;
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dev = argc > 1 ? argv[1] : DEFAULT_DEV;
@@ -450,6 +622,8 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGALRM, on_alarm);
+	if (argc > 1 && strcmp(argv[1], "bench") == 0)
+		return bench(argc, argv);
 	setup_device(dev);
 
 	for (t = 0; t < NTX; t++) {

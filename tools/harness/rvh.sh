@@ -17,7 +17,9 @@
 #
 # Environment: RVH_CACHE (default ~/.cache/rust-vhost), RVH_FLAVOUR (e.g. debug),
 # KVM=1, RVH_TIMEOUT (seconds per boot), JOBS, RVH_QEMU_ARGS (extra QEMU arguments),
-# RVH_TARBALL (a kernel source tarball to use instead of Debian's linux-source-7.3).
+# RVH_TARBALL (a kernel source tarball to use instead of Debian's linux-source-7.3),
+# RVH_PATCHES_SKIP (names in patches/series to leave out), RVH_PATCHES_EXTRA
+# (patch files to apply after the series).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 # Extra QEMU arguments for every boot (split at spaces), e.g. a -plugin.
@@ -87,16 +89,35 @@ do_unpack() {
 	echo "source: $(make -s -C "$SRC" kernelversion), $origin"
 }
 
-# Apply patches/series to the pristine tree (only when the series changed),
-# then link the repository's new files into the tree.
+# The patches to apply, in order: patches/series without those named in
+# RVH_PATCHES_SKIP, then the files of RVH_PATCHES_EXTRA (for comparisons
+# such as tools/dev/binder-check.sh; the next run without them re-patches).
+series_files() {
+	local p
+	for p in $(grep -v '^#' "$REPO/patches/series"); do
+		case " ${RVH_PATCHES_SKIP:-} " in
+		*" $p "*) echo "patch: skipping $p (RVH_PATCHES_SKIP)" >&2 ;;
+		*) echo "$REPO/patches/$p" ;;
+		esac
+	done
+	for p in ${RVH_PATCHES_EXTRA:-}; do
+		[ -f "$p" ] || { echo "error: RVH_PATCHES_EXTRA: no file $p" >&2; return 1; }
+		realpath "$p"
+	done
+}
+
+# Apply the series to the pristine tree (only when it changed), then link
+# the repository's new files into the tree.
 do_patch() {
-	local sum p f t
-	sum=$(cd "$REPO/patches" && cat series $(grep -v '^#' series) | sha1sum)
+	local sum p f t files
+	files=$(series_files)
+	# Without RVH_PATCHES_*, the same sum as before they existed.
+	sum=$( (cat "$REPO/patches/series"; cat $files) | sha1sum)
 	if [ "$(cat "$SRC/.rvh-patches" 2>/dev/null)" != "$sum" ]; then
 		git -C "$SRC" reset -q --hard pristine
-		for p in $(grep -v '^#' "$REPO/patches/series"); do
-			echo "patch: $p"
-			git -C "$SRC" apply --index "$REPO/patches/$p" ||
+		for p in $files; do
+			echo "patch: ${p#"$REPO"/}"
+			git -C "$SRC" apply --index "$p" ||
 				{ echo "error: patch $p does not apply" >&2; rm -f "$SRC/.rvh-patches"; return 1; }
 		done
 		echo "$sum" >"$SRC/.rvh-patches"
@@ -341,7 +362,7 @@ bench)
 		[ "$(guest_status)" = 0 ]
 		cat "$OUT/icount.txt" >>"$OUT/bench.txt"
 	fi
-	grep -v '^\(PRIM\|DEV\|WIN\|MEM\|ALLOC\|RUNS\) ' "$OUT/bench.txt"
+	grep -v '^\(PRIM\|DEV\|WIN\|MEM\|ALLOC\|RUNS\|BINDER\) ' "$OUT/bench.txt"
 	python3 "$REPO/tools/bench/report.py" "$OUT/bench.txt" "$OUT" \
 		--base "$REPO/tools/bench/2026-12-07.json" "$EXT" "$CREF" "$OBJ/drivers/vhost"
 	echo "raw output: $OUT/bench.txt"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Rust Binder with and without patches/0012 (its deferred close on
+# kernel::task_work), and with that close broken in two ways: in each kernel,
+# binder_fda's checks (tools/guest/tests/32-binder-fda.sh) and its close-path
+# bench. The test must pass on the unpatched and the converted Binder, and
+# fail on both mutants (tools/dev/mutants/); the bench compares the first
+# two, one boot each, with the spread of its rounds as the noise figure.
+# Four builds of the test kernel (<cache>/build) and four boots; the last
+# one is of the series as it is, so the cache is left as `make test` wants it.
+set -euo pipefail
+. "$(dirname "$0")/../harness/env.sh"
+P=0012-rust_binder-use-kernel-task_work-for-deferred-close.patch
+M=$REPO/tools/dev/mutants
+LOGS=$CACHE/binder-check
+ROUNDS=${RVH_BINDER_ROUNDS:-5}
+mkdir -p "$LOGS"
+grep -qx "$P" "$REPO/patches/series" || { echo "binder-check: $P is not in patches/series" >&2; exit 1; }
+
+bad=0
+table=()
+# check NAME WANT BENCH [VAR=VALUE...]: boot the test kernel built with the
+# settings, run binder_fda (and its bench if BENCH=1), WANT pass or fail.
+check() {
+	local name=$1 want=$2 bench=$3 log=$LOGS/$1.log rc=0 got res
+	shift 3
+	local cmd="sh /tests/32-binder-fda.sh; echo BINDER-TEST=\$?"
+	[ "$bench" = 1 ] && cmd="$cmd; binder_fda bench $ROUNDS 2000 16"
+	echo "binder-check: $name ($*)"
+	env "$@" "$REPO/tools/harness/rvh.sh" guest "$cmd" >"$log" 2>&1 || rc=$?
+	res=$(sed -n 's/^BINDER-TEST=\([0-9]*\).*/\1/p' "$log" | tail -1)
+	case "$res" in
+	0) got=pass ;;
+	1) got=fail ;;
+	*) got="no result (build or boot failed, rvh.sh $rc): $log"; bad=1 ;;
+	esac
+	if [ "$got" = pass ] || [ "$got" = fail ]; then
+		[ "$got" = "$want" ] || { got="$got, WRONG: want $want"; bad=1; }
+	fi
+	local why bench_out=
+	why=$(grep -m1 '^FAIL' "$log" | tr -d '\r' || true)
+	if [ "$bench" = 1 ]; then
+		bench_out=$(tr -d '\r' <"$log" | awk '$1 == "BINDER" { print $10 }' | sort -n |
+			awk '{ m[++n] = $1 } END { if (!n) print "no bench result";
+			      else printf "%d ns, median of %d rounds (%d-%d)", m[int((n + 1) / 2)], n, m[1], m[n] }')
+	fi
+	table+=("$(printf '  %-34s %-12s %s' "$name" "$got" "${bench_out:-$why}")")
+}
+
+check unpatched pass 1 RVH_PATCHES_SKIP="$P"
+check mutant-never-release fail 0 RVH_PATCHES_EXTRA="$M/binder-never-release.patch"
+check mutant-notify-none fail 0 RVH_PATCHES_EXTRA="$M/binder-notify-none.patch"
+check converted pass 1
+echo "binder-check: binder_fda, and the close path of a BC_FREE_BUFFER of 16 fds (logs: $LOGS)"
+printf '%s\n' "${table[@]}"
+[ $bad = 0 ] && echo "binder-check: ok" || { echo "binder-check: FAILED" >&2; exit 1; }
