@@ -230,6 +230,11 @@ if [ "${1:-}" = --check ]; then
 			olddefconfig bzImage modules >"$BOBJ/build.log" 2>&1; then
 			echo "FAILS:  $s (log: $BOBJ/build.log)"
 			cp "$BOBJ/build.log" "$BOBJ/fail-$(git rev-parse --short "$c").log"
+			if [ "$c" = "$(git rev-parse pristine)" ]; then
+				echo "patches-check: the source without the series does not build" >&2
+				git checkout -q rvh
+				exit 1
+			fi
 			fails=$((fails + 1))
 			continue
 		fi
@@ -243,6 +248,7 @@ if [ "${1:-}" = --check ]; then
 			{ cat "$prev"; grep -vE '^(guest|compile_fail) ' "$REPO/tools/harness/expected.txt"; } >"$exp"
 		fi
 		booted=1
+		rm -f "$BOUT/kunit-console.log"
 		RVH_FLAVOUR=bisect RVH_TIMEOUT=${RVH_TIMEOUT:-900} \
 			"$REPO/tools/harness/rvh.sh" kunit-boot >"$BOUT/boot.log" 2>&1 || booted=0
 		rc=0
@@ -258,6 +264,11 @@ if [ "${1:-}" = --check ]; then
 			echo "FAILS:  $s: boot: $(tail -1 "$BOUT/results.txt")"
 			grep -E '^(error|splat):' "$BOUT/results.txt" | sed 's/^/          /' || true
 			cp "$BOUT/kunit-console.log" "$BOUT/fail-$(git rev-parse --short "$c")-console.log" 2>/dev/null || true
+			if [ "$c" = "$(git rev-parse pristine)" ]; then
+				echo "patches-check: the source without the series does not pass: no baseline" >&2
+				git checkout -q rvh
+				exit 1
+			fi
 			fails=$((fails + 1))
 		fi
 	done

@@ -41,7 +41,7 @@ rmmod rust_vhost_selftest
 # (patches/0012): not against C, as a kernel has one Binder; the same
 # program in the kernel without that patch is tools/dev/binder-check.sh.
 echo "### Binder close path (binder_fda bench)"
-binder_fda bench "${RVH_BINDER_ROUNDS:-5}" 2000 16
+binder_fda bench 5 2000 16
 fi
 
 echo "### device: virtio_test, C vhost_test against rust_vhost_test"
@@ -89,7 +89,7 @@ for c in default no-event-idx no-indirect batch-random delayed-interrupt; do
 	# scheduler interleaves it with virtio_test, so its instructions per
 	# buffer move from run to run, and one run of each device says little.
 	n=$rounds
-	[ "$part" = count ] && [ $c = batch-random ] && n=${RVH_COUNT_RANDOM_ROUNDS:-5}
+	[ "$part" = count ] && [ $c = batch-random ] && n=5
 	i=1
 	while [ $i -le "$n" ]; do
 		# Alternate which device goes first, from round to round and case

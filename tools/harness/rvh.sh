@@ -94,6 +94,10 @@ do_unpack() {
 # such as tools/dev/binder-check.sh; the next run without them re-patches).
 series_files() {
 	local p
+	for p in ${RVH_PATCHES_SKIP:-}; do
+		grep -qx -- "$p" "$REPO/patches/series" ||
+			{ echo "error: RVH_PATCHES_SKIP: $p is not in patches/series" >&2; return 1; }
+	done
 	for p in $(grep -v '^#' "$REPO/patches/series"); do
 		case " ${RVH_PATCHES_SKIP:-} " in
 		*" $p "*) echo "patch: skipping $p (RVH_PATCHES_SKIP)" >&2 ;;
@@ -112,8 +116,10 @@ do_patch() {
 	local sum p f t files
 	files=$(series_files)
 	# Without RVH_PATCHES_*, the same sum as before they existed.
-	sum=$( (cat "$REPO/patches/series"; cat $files) | sha1sum)
+	sum=$( (cat "$REPO/patches/series"; cat /dev/null $files) | sha1sum)
 	if [ "$(cat "$SRC/.rvh-patches" 2>/dev/null)" != "$sum" ]; then
+		# No sum while the tree is half-patched: a run killed here re-patches.
+		rm -f "$SRC/.rvh-patches"
 		git -C "$SRC" reset -q --hard pristine
 		for p in $files; do
 			echo "patch: ${p#"$REPO"/}"
