@@ -4,8 +4,11 @@
 # binder_fda's checks (tools/guest/tests/32-binder-fda.sh) and its close-path
 # bench. The test must pass on the unpatched and the converted Binder, and
 # fail on both mutants (tools/dev/mutants/); the bench compares the first
-# two, one boot each, with the spread of its rounds as the noise figure.
-# Four builds of the test kernel (<cache>/build) and four boots; the last
+# two, one boot each, with the spread of its rounds as the noise figure, and
+# in a second boot of each with one vCPU and the TCG plugin of make bench
+# (tools/bench/icount.c): the kernel instructions and locked instructions
+# of 1000 such transactions, which do not move with the host's load.
+# Four builds of the test kernel (<cache>/build) and six boots; the last
 # one is of the series as it is, so the cache is left as `make test` wants it.
 set -euo pipefail
 . "$(dirname "$0")/../harness/env.sh"
@@ -16,6 +19,7 @@ M=$REPO/tools/dev/mutants
 LOGS=$CACHE/binder-check
 ROUNDS=${RVH_BINDER_ROUNDS:-5}
 mkdir -p "$LOGS"
+PLUGIN=$("$REPO/tools/bench/plugin.sh" "$CACHE/qemu-plugin" | tail -1)
 grep -qx "$P" "$REPO/patches/series" || { echo "binder-check: $P is not in patches/series" >&2; exit 1; }
 
 bad=0
@@ -53,6 +57,17 @@ check() {
 		bench_out=$(tr -d '\r' <"$log" | awk '$1 == "BINDER" { print $10 }' | sort -n |
 			awk '{ m[++n] = $1 } END { if (!n) print "no bench result";
 			      else printf "%d ns, median of %d rounds (%d-%d)", m[int((n + 1) / 2)], n, m[1], m[n] }')
+	fi
+	if [ "$bench" = 1 ]; then
+		# The counted boot: same build, so no rebuild.
+		rm -f "$LOGS/$name.icount"
+		env "$@" RVH_SMP=1 RVH_QEMU_ARGS="-plugin $PLUGIN,out=$LOGS/$name.icount" \
+			"$REPO/tools/harness/rvh.sh" guest \
+			"mark start; binder_fda bench 1 1000 16; s=\$?; mark stop; exit \$s" \
+			>"$LOGS/$name-count.log" 2>&1 || { got="$got, counted run FAILED"; bad=1; }
+		bench_out="$bench_out; $(awk '$1 == "ICOUNT" && $2 == 0 { k = $3 } $1 == "ICLOCK" && $2 == 0 { l = $3 }
+			END { if (k == "") print "no count"; else printf "%d kernel insns, %.1f locked per transaction", k / 1000, l / 1000 }' \
+			"$LOGS/$name.icount" 2>/dev/null || echo "no count")"
 	fi
 	table+=("$(printf '  %-22s %-6s %s' "$name" "$got" "$bench_out${bench_out:+${why:+; }}$why")")
 }

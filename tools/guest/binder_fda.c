@@ -581,6 +581,9 @@ static void bench_receiver(const char *dev, int rounds, int n, int k, int to_chi
 				CHECK(fcntl((int)got[i], F_GETFD) < 0 && errno == EBADF,
 				      "fd %u still open after BC_FREE_BUFFER", got[i]);
 			}
+			/* After the last reply the child may end, as it should. */
+			if (round == rounds && t == n - 1)
+				signal(SIGCHLD, SIG_DFL);
 			binder_command(r.fd, BC_REPLY, &reply, sizeof(reply));
 		}
 		qsort(ns, n, sizeof(*ns), cmp_ll);
@@ -633,7 +636,6 @@ static int bench(int argc, char **argv)
 	close(p[1]);
 	CHECK(fcntl(p[0], F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
 	bench_receiver(DEFAULT_DEV, rounds, n, k, to_child[1]);
-	signal(SIGCHLD, SIG_DFL);
 	CHECK(waitpid(child_pid, &status, 0) == child_pid, "waitpid");
 	child_pid = 0;
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
