@@ -217,8 +217,20 @@ if [ "${1:-}" = --check ]; then
 	fails=0 prev=$BOUT/expected-prev
 	: >"$prev"
 	commits=$(git rev-list --reverse pristine..rvh)
+	pristine=$(git rev-parse pristine)
+	# failed WHAT LOG COPY: patch $c failed; keep its log. Without the series
+	# there is no baseline to compare the patches with, so that stops the check.
+	failed() {
+		cp "$2" "$3" 2>/dev/null || true
+		if [ "$c" = "$pristine" ]; then
+			echo "patches-check: the source without the series $1" >&2
+			git checkout -q rvh
+			exit 1
+		fi
+		fails=$((fails + 1))
+	}
 	last=$(git rev-parse rvh)
-	for c in $([ "$boot" = 1 ] && git rev-parse pristine) $commits; do
+	for c in $([ "$boot" = 1 ] && echo "$pristine") $commits; do
 		git checkout -q "$c"
 		s=$(git log -1 --format=%s "$c")
 		# Afresh each time: olddefconfig drops the symbols a tree lacks
@@ -229,13 +241,7 @@ if [ "${1:-}" = --check ]; then
 		if ! make -C "$SER" O="$BOBJ" -j"$JOBS" "${KTOOLS[@]}" \
 			olddefconfig bzImage modules >"$BOBJ/build.log" 2>&1; then
 			echo "FAILS:  $s (log: $BOBJ/build.log)"
-			cp "$BOBJ/build.log" "$BOBJ/fail-$(git rev-parse --short "$c").log"
-			if [ "$c" = "$(git rev-parse pristine)" ]; then
-				echo "patches-check: the source without the series does not build" >&2
-				git checkout -q rvh
-				exit 1
-			fi
-			fails=$((fails + 1))
+			failed "does not build" "$BOBJ/build.log" "$BOBJ/fail-$(git rev-parse --short "$c").log"
 			continue
 		fi
 		if [ "$boot" != 1 ]; then
@@ -263,13 +269,8 @@ if [ "${1:-}" = --check ]; then
 		else
 			echo "FAILS:  $s: boot: $(tail -1 "$BOUT/results.txt")"
 			grep -E '^(error|splat):' "$BOUT/results.txt" | sed 's/^/          /' || true
-			cp "$BOUT/kunit-console.log" "$BOUT/fail-$(git rev-parse --short "$c")-console.log" 2>/dev/null || true
-			if [ "$c" = "$(git rev-parse pristine)" ]; then
-				echo "patches-check: the source without the series does not pass: no baseline" >&2
-				git checkout -q rvh
-				exit 1
-			fi
-			fails=$((fails + 1))
+			failed "does not pass: no baseline" "$BOUT/kunit-console.log" \
+				"$BOUT/fail-$(git rev-parse --short "$c")-console.log"
 		fi
 	done
 	git checkout -q rvh
