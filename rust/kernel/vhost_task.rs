@@ -96,6 +96,11 @@ pub trait VhostWorker: Send + Sync + 'static {
     /// for work without sleeping, and call [`WorkerContext::set_running`] before it does anything
     /// that may sleep (take a mutex, copy from user memory...). A call that returns `false` after
     /// `set_running` is called again before sleeping, so it does not spin and loses nothing.
+    ///
+    /// Every call comes after `set_current_state()`, a full barrier, and [`VhostTask::wake`]
+    /// reads the task's state after a full barrier too. So a flag that the waker stores before
+    /// it calls [`VhostTask::wake`] may be checked here with a relaxed load: either the load
+    /// sees it, or the wake finds the task about to sleep and the sleep returns at once.
     fn work(&self, ctx: &mut WorkerContext) -> bool;
 
     /// Called at most once, on the worker thread, if the owning process is killed before the

@@ -453,24 +453,56 @@ impl VhostWorker for Worker {
     fn work(&self, ctx: &mut WorkerContext) -> bool {
         // Flushes first: they run between two passes, never inside one.
         if ctx.has_task_work() {
-            ctx.run_task_work();
-            // After a flush run here, a replaced config goes now rather than at the next pass,
-            // with what it holds (the call eventfd the ioctl replaced, say). One replaced
-            // behind a flush that `get_signal()` ran goes at the next pass, or with the worker.
-            let generation = self.generation.load(Ordering::Acquire);
-            let old = {
-                let mut ring = self.ring.lock();
-                match ring.cfg {
-                    Some((g, _)) if g != generation => ring.cfg.take(),
-                    _ => None,
-                }
-            };
-            drop(old);
+            self.run_flushes(ctx);
             return true;
         }
-        if !self.kicked.swap(false, Ordering::AcqRel) {
+        // Most calls find no kick (the one after every pass does): a plain load says so
+        // without a locked instruction. It cannot lose a kick: the loop that calls this sets
+        // the thread's state with a full barrier first, and a kick stores `kicked` before it
+        // wakes the thread, so either this load sees `true` or that wake-up finds the thread
+        // about to sleep and makes the sleep return at once (`set_current_state()`'s rule).
+        if !self.kicked.load(Ordering::Relaxed) || !self.kicked.swap(false, Ordering::AcqRel) {
             return false;
         }
+        self.pass(ctx)
+    }
+
+    fn killed(&self) {
+        let _gate = self.gate.lock();
+        self.dead.store(true, Ordering::Release);
+        // The worker runs no more task work until it exits, which a core dump can hold up for
+        // as long as a flusher waits: complete the flushes queued so far here, as C's
+        // vhost_worker_killed() runs its work list. The loop is over, so no pass is in flight.
+        while let Some(f) = task_work::cancel_first::<Flush, 0>(kernel::current!()) {
+            Flush::run(f);
+        }
+    }
+}
+
+impl Worker {
+    /// Runs the flushes queued on the worker (between two passes), and drops the config that
+    /// a flushed change replaced.
+    #[cold]
+    #[inline(never)]
+    fn run_flushes(&self, ctx: &mut WorkerContext) {
+        ctx.run_task_work();
+        // After a flush run here, a replaced config goes now rather than at the next pass,
+        // with what it holds (the call eventfd the ioctl replaced, say). One replaced
+        // behind a flush that `get_signal()` ran goes at the next pass, or with the worker.
+        let generation = self.generation.load(Ordering::Acquire);
+        let old = {
+            let mut ring = self.ring.lock();
+            match ring.cfg {
+                Some((g, _)) if g != generation => ring.cfg.take(),
+                _ => None,
+            }
+        };
+        drop(old);
+    }
+
+    /// One pass over the ring, after a kick. Returns whether to be called again at once.
+    #[inline(never)]
+    fn pass(&self, ctx: &mut WorkerContext) -> bool {
         ctx.set_running();
         let mut ring = self.ring.lock();
         Stats::bump(&self.stats.passes);
@@ -508,19 +540,6 @@ impl VhostWorker for Worker {
         }
     }
 
-    fn killed(&self) {
-        let _gate = self.gate.lock();
-        self.dead.store(true, Ordering::Release);
-        // The worker runs no more task work until it exits, which a core dump can hold up for
-        // as long as a flusher waits: complete the flushes queued so far here, as C's
-        // vhost_worker_killed() runs its work list. The loop is over, so no pass is in flight.
-        while let Some(f) = task_work::cancel_first::<Flush, 0>(kernel::current!()) {
-            Flush::run(f);
-        }
-    }
-}
-
-impl Worker {
     /// test.c's `handle_vq`: consumes available buffers. Returns whether it stopped early.
     fn handle_vq(&self, cfg: &RingCfg, ring: &mut RingState) -> Result<bool> {
         let mut bytes = 0u64;
