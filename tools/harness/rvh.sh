@@ -295,11 +295,27 @@ do_compile_fail() {
 	[ $rc -le 1 ]
 }
 
+# rustfmt over the repository's Rust files, with the kernel's .rustfmt.toml,
+# as the KTAP suite style in $STYLE_LOG: `make rustfmtcheck` in a kernel
+# tree covers only the tree. A file that is not formatted fails the case.
+do_style() {
+	local out rc=0
+	out=$(cd "$REPO" && git ls-files -co --exclude-standard '*.rs' |
+		xargs "$CARGO_BIN/rustfmt" --edition 2021 --config-path "$SRC/.rustfmt.toml" --check -l 2>&1) || rc=$?
+	{
+		printf 'KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: style\n    1..1\n'
+		[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/    # /'
+		if [ $rc = 0 ]; then echo "    ok 1 rustfmt"; else echo "    not ok 1 rustfmt"; fi
+		[ $rc = 0 ] && echo "ok 1 style" || echo "not ok 1 style"
+	} >"$STYLE_LOG"
+	grep -E '^    (not )?ok |^    # ' "$STYLE_LOG" | sed 's/^ *//'
+}
+
 results() {
 	local rc=0
 	python3 "$REPO/tools/harness/results.py" --kunit "$SRC/tools/testing/kunit/kunit.py" \
 		--expected "$REPO/tools/harness/expected.txt" --console "$CONSOLE_LOG" \
-		$([ "$1" = 1 ] || echo --boot-failed) "$CONSOLE_LOG" "$GUEST_LOG" "$CFAIL_LOG" \
+		$([ "$1" = 1 ] || echo --boot-failed) "$CONSOLE_LOG" "$GUEST_LOG" "$CFAIL_LOG" "$STYLE_LOG" \
 		>"$SUMMARY" || rc=$?
 	cat "$SUMMARY"
 	echo "results: $SUMMARY"
@@ -316,8 +332,10 @@ kernel) build_kernel ;;
 test)
 	SUMMARY=$OUT/results.txt
 	CFAIL_LOG=$OUT/compile-fail.log
-	rm -f "$SUMMARY" "$CFAIL_LOG"
+	STYLE_LOG=$OUT/style.log
+	rm -f "$SUMMARY" "$CFAIL_LOG" "$STYLE_LOG"
 	build
+	phase style do_style
 	phase cfail do_compile_fail
 	if [ "${RVH_FLAVOUR:-}" = debug ]; then
 		# init/Kconfig: Rust with KASAN needs clang, generic KASAN, and a new
