@@ -223,9 +223,10 @@ do_initramfs() {
 	install -m 755 "$REPO/tools/guest/init" "$root/init"
 	find "$EXT" "$CREF" "$OBJ/drivers/vhost" -name '*.ko' -exec cp {} "$root/modules/" \; 2>/dev/null || true
 	make -s -C "$REPO/tools/guest" OUT="$OUT/bin" KSRC="$SRC"
-	# The kernel's own vhost-test client (it builds in the cache's tree).
-	make -s -C "$SRC/tools/virtio" virtio_test LDFLAGS="-pthread -static" >/dev/null
-	cp "$SRC/tools/virtio/virtio_test" "$OUT/bin/"
+	# The kernel's own vhost-test and vhost-net clients (they build in the
+	# cache's tree).
+	make -s -C "$SRC/tools/virtio" virtio_test vhost_net_test LDFLAGS="-pthread -static" >/dev/null
+	cp "$SRC/tools/virtio/virtio_test" "$SRC/tools/virtio/vhost_net_test" "$OUT/bin/"
 	cp "$OUT"/bin/* "$root/bin/" 2>/dev/null || true
 	cp "$REPO"/tools/guest/tests/* "$REPO"/tools/guest/*.sh "$root/tests/"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initramfs.cpio.gz"
