@@ -37,10 +37,17 @@ virtio_runs() {
 # vnet_runs LABEL: tools/virtio/vhost_net_test against /dev/vhost-net, with
 # no flags (0x100000 buffers each way) and with each of its flags. A run
 # sends its buffers through the tap one way (RX) and then the other (TX),
-# one at a time; both must complete them all, within RVH_VNET_TIMEOUT s.
+# one at a time; both must complete them all, within 120 s. What it checks
+# is little: it reads the bytes of received frames of its own type only
+# (so IPv6 is kept off the tap, whose own frames would fill RX buffers
+# unchecked), and binds no call eventfd. The Rust device's own tests will
+# compare every byte.
 vnet_runs() {
 	fail=0
 	label=$1
+	for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do
+		[ ! -e "$f" ] || echo 1 >"$f"
+	done
 	n=0x100000
 	flags='"" "--no-indirect --buf-num 65536" "--no-event-idx --buf-num 65536" "--delayed-interrupt --buf-num 65536" "--buf-num 4096"'
 	if [ "${RVH_SCALE:-}" = full ]; then
@@ -54,7 +61,7 @@ vnet_runs() {
 		t0=$(cut -d' ' -f1 /proc/uptime)
 		# $f is split on purpose: it may hold an option and its value.
 		# shellcheck disable=SC2086
-		out=$(timeout "${RVH_VNET_TIMEOUT:-200}" vhost_net_test $f 2>&1) && rc=0 || rc=$?
+		out=$(timeout 120 vhost_net_test $f 2>&1) && rc=0 || rc=$?
 		t1=$(cut -d' ' -f1 /proc/uptime)
 		out=$(echo "$out" | tr '\n' ' ')
 		echo "$label vhost_net_test ${f:-(no flags)}: rc=$rc $(echo "$t0 $t1" | awk '{printf "%.2f s", $2 - $1}') $out"
@@ -69,9 +76,10 @@ vnet_runs() {
 	# packet is 2 bytes longer than what vhost_net reads it into, recvmsg
 	# fails, vhost_net drops it ("Discarded rx packet"), and the test waits
 	# for its first buffer forever. The run must end as it does against C:
-	# killed by the timeout (status 143), nothing received.
+	# still running after 20 s, killed by the timeout (status 143). Its
+	# output is a pipe, fully buffered: what it printed is lost with it.
 	out=$(timeout 20 vhost_net_test --no-virtio-1 --buf-num 1000 2>&1) && rc=0 || rc=$?
-	echo "$label vhost_net_test --no-virtio-1 --buf-num 1000: rc=$rc, as C: rc=143 after 20 s, nothing received $out"
+	echo "$label vhost_net_test --no-virtio-1 --buf-num 1000: rc=$rc, as C: rc=143, killed after 20 s $out"
 	case "$rc/$out" in
 	143/*spurious*) fail=1 ;;
 	143/*) ;;
