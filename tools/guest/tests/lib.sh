@@ -49,7 +49,7 @@ vnet_runs() {
 		[ ! -e "$f" ] || echo 1 >"$f"
 	done
 	n=0x100000
-	flags='"" "--no-indirect --buf-num 65536" "--no-event-idx --buf-num 65536" "--delayed-interrupt --buf-num 65536" "--buf-num 4096"'
+	flags='"" "--no-indirect --buf-num 262144" "--no-event-idx --buf-num 262144" "--delayed-interrupt --buf-num 262144" "--buf-num 4096"'
 	if [ "${RVH_SCALE:-}" = full ]; then
 		n=0x4000
 		flags='"--buf-num 16384" "--no-event-idx --buf-num 16384"'
