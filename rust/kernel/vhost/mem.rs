@@ -83,7 +83,8 @@ unsafe impl FromBytes for RawRegion {}
 /// ```
 /// use kernel::vhost::mem::{MemTable, Region, MAX_REGIONS};
 ///
-/// // Driver addresses 0x0-0x1fff are the owner's 0x10000-0x11fff, 0x2000-0x2fff its 0x50000-0x50fff.
+/// // Driver addresses 0x0-0x1fff are the owner's 0x10000-0x11fff,
+/// // and 0x2000-0x2fff its 0x50000-0x50fff.
 /// let mem = MemTable::from_regions(
 ///     &[
 ///         Region { gpa: 0x2000, size: 0x1000, uaddr: 0x50000 },
