@@ -107,6 +107,10 @@ use kernel::{
         UserSlice,
         UserSliceReader, //
     },
+    vhost::mem::{
+        MemTable,
+        MAX_REGIONS, //
+    },
     vhost_task::{
         VhostTask,
         VhostWorker,
@@ -170,22 +174,14 @@ const VRING_USED_F_NO_NOTIFY: u16 = 1;
 const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
 /// The largest ring the virtio spec allows.
 const MAX_NUM: u32 = 32768;
-/// The memory table limit of C vhost (its `max_mem_regions` default).
-const MAX_REGIONS: u32 = 64;
 /// Bytes per pass before the worker yields, as in test.c. test.c passes 0 packets to
 /// `vhost_exceeds_weight()`, so its packet weight never applies, and there is none here.
 const BYTE_WEIGHT: u64 = 0x80000;
 /// The most pieces (`iovec`s) a chain may translate to, as C's `vq->iov` array (`UIO_MAXIOV`).
 const UIO_MAXIOV: u32 = 1024;
 
-/// One memory region: driver ("guest physical") addresses `[gpa, gpa + size)` are the owner's
-/// user addresses `[uaddr, uaddr + size)`.
-#[derive(Clone, Copy)]
-struct Region {
-    gpa: u64,
-    size: u64,
-    uaddr: u64,
-}
+/// The memory table of a device with none set: every translation fails with `EFAULT`.
+static NO_MEM: MemTable = MemTable::new();
 
 /// What the worker reads. Never changed once published.
 struct RingCfg {
@@ -194,7 +190,7 @@ struct RingCfg {
     avail: usize,
     used: usize,
     features: u64,
-    mem: KVec<Region>,
+    mem: Option<Arc<MemTable>>,
     call: Option<Arc<EventFd>>,
 }
 
@@ -281,61 +277,30 @@ impl RingCfg {
         }
     }
 
-    /// The region that holds driver address `gpa`. Regions may overlap, as in C; of those that
-    /// hold `gpa`, the one that starts lowest wins, as with `vhost_iotlb_itree_first()`.
-    fn region_at(&self, gpa: u64) -> Result<&Region> {
-        let mut found: Option<&Region> = None;
-        for r in self.mem.iter() {
-            if gpa >= r.gpa && gpa - r.gpa < r.size && found.is_none_or(|f| r.gpa < f.gpa) {
-                found = Some(r);
-            }
-        }
-        found.ok_or(EFAULT)
+    fn mem(&self) -> &MemTable {
+        self.mem.as_deref().unwrap_or(&NO_MEM)
     }
 
     /// Checks that `len` bytes at driver address `gpa` lie in the memory table, and returns how
     /// many pieces (one per region they touch) C's `translate_desc()` would make of them. As in
     /// C, 0 bytes make no piece and are not looked up.
     fn pieces(&self, gpa: u64, len: u64) -> Result<u32> {
-        let end = gpa.checked_add(len).ok_or(EFAULT)?;
-        let (mut at, mut n) = (gpa, 0u32);
-        while at < end {
-            let r = self.region_at(at)?;
-            at = r.gpa + r.size;
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    /// Copies `buf.len()` bytes at driver address `gpa` from the owner's memory, piece by piece
-    /// across the regions they span.
-    fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> Result {
-        let (mut at, mut done) = (gpa, 0usize);
-        while done < buf.len() {
-            let r = self.region_at(at)?;
-            let off = at - r.gpa;
-            let n = (buf.len() - done).min((r.size - off) as usize);
-            user_slice((r.uaddr + off) as usize, n)
-                .reader()
-                .read_slice(&mut buf[done..done + n])?;
-            done += n;
-            at += n as u64;
-        }
-        Ok(())
+        // At most one piece per region: far below `u32::MAX`.
+        u32::try_from(self.mem().pieces(gpa, len)?).map_err(|_| ENOBUFS)
     }
 
     /// Reads the 16 bytes of an indirect table entry at driver address `gpa`: with one copy if
     /// they lie in one region, as they do unless the table spans regions.
     fn read_guest_desc(&self, gpa: u64) -> Result<[u8; 16]> {
-        let r = self.region_at(gpa)?;
+        let r = self.mem().region_at(gpa).ok_or(EFAULT)?;
         let off = gpa - r.gpa;
         if r.size - off >= 16 {
-            return user_slice((r.uaddr + off) as usize, 16)
-                .reader()
-                .read::<[u8; 16]>();
+            // `r.uaddr + off` does not overflow: `off < r.size` (MemTable's invariant).
+            let uaddr = usize::try_from(r.uaddr + off).map_err(|_| EFAULT)?;
+            return user_slice(uaddr, 16).reader().read::<[u8; 16]>();
         }
         let mut b = [0u8; 16];
-        self.read_guest(gpa, &mut b)?;
+        self.mem().read(gpa, &mut b)?;
         Ok(b)
     }
 
@@ -863,7 +828,7 @@ struct Inner {
     num: u32,
     /// desc, avail, used.
     addr: Option<(usize, usize, usize)>,
-    mem: KVec<Region>,
+    mem: Option<Arc<MemTable>>,
     kick: Option<Pin<KBox<eventfd::Watch<Kick>>>>,
     call: Option<Arc<EventFd>>,
     /// Whether the worker processes the ring (`VHOST_TEST_RUN`, `VHOST_TEST_SET_BACKEND`).
@@ -936,10 +901,6 @@ impl Inner {
         };
         let cfg = match (self.backend, self.addr) {
             (true, Some((desc, avail, used))) => {
-                let mut mem = counted(KVec::with_capacity(self.mem.len(), GFP_KERNEL))?;
-                for r in self.mem.iter() {
-                    mem.push(*r, GFP_KERNEL)?;
-                }
                 let cfg = counted(Arc::new(
                     RingCfg {
                         num: self.num,
@@ -947,7 +908,7 @@ impl Inner {
                         avail,
                         used,
                         features: self.features,
-                        mem,
+                        mem: self.mem.clone(),
                         call: self.call.clone(),
                     },
                     GFP_KERNEL,
@@ -1091,37 +1052,21 @@ impl Dev {
 
     fn set_mem_table(inner: &mut Inner, arg: UserPtr) -> Result<isize> {
         inner.owner()?;
-        let mut r = UserSlice::new(arg, usize::MAX).reader();
-        let (nregions, padding) = read_state(&mut r)?;
-        if padding != 0 {
-            return Err(EOPNOTSUPP);
-        }
-        if nregions > MAX_REGIONS {
-            return Err(E2BIG);
-        }
-        let mut mem = counted(KVec::<Region>::with_capacity(nregions as usize, GFP_KERNEL))?;
-        for _ in 0..nregions {
-            let (gpa, size, uaddr, _flags) = (
-                r.read::<u64>()?,
-                r.read::<u64>()?,
-                r.read::<u64>()?,
-                r.read::<u64>()?,
-            );
-            // Empty, wrapping, or not user memory: C's vhost_iotlb_add_range and
-            // memory_access_ok say EFAULT.
-            if size == 0 || gpa.checked_add(size).is_none() {
-                return Err(EFAULT);
+        // vhost_set_memory()'s errnos: EOPNOTSUPP for padding, E2BIG for too many regions,
+        // EFAULT for a region that is empty or wraps, or that is not user memory while the ring
+        // runs (memory_access_ok(); the copies check every access anyway).
+        let mem = counted(MemTable::from_user(arg, MAX_REGIONS, GFP_KERNEL))?;
+        if inner.backend {
+            for r in mem.regions() {
+                let (uaddr, size) = (usize::try_from(r.uaddr), usize::try_from(r.size));
+                match (uaddr, size) {
+                    (Ok(uaddr), Ok(size)) if access_ok(UserPtr::from_addr(uaddr), size) => {}
+                    _ => return Err(EFAULT),
+                }
             }
-            // C checks a region against the user range only for a running ring (and the
-            // copies check every access); a user address that wraps is refused here too.
-            if uaddr.checked_add(size).is_none()
-                || (inner.backend && !access_ok(UserPtr::from_addr(uaddr as usize), size as usize))
-            {
-                return Err(EFAULT);
-            }
-            mem.push(Region { gpa, size, uaddr }, GFP_KERNEL)?;
         }
-        inner.mem = mem;
+        let mem = counted(Arc::new(mem, GFP_KERNEL))?;
+        inner.mem = Some(mem);
         inner.publish()?;
         Ok(0)
     }
