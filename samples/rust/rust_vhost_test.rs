@@ -183,6 +183,16 @@ const UIO_MAXIOV: u32 = 1024;
 /// The memory table of a device with none set: every translation fails with `EFAULT`.
 static NO_MEM: MemTable = MemTable::new();
 
+/// Whether every region of `mem` is user memory, as `vq_memory_access_ok()` checks.
+fn mem_access_ok(mem: &MemTable) -> bool {
+    mem.regions().iter().all(
+        |r| match (usize::try_from(r.uaddr), usize::try_from(r.size)) {
+            (Ok(uaddr), Ok(size)) => access_ok(UserPtr::from_addr(uaddr), size),
+            _ => false,
+        },
+    )
+}
+
 /// What the worker reads. Never changed once published.
 struct RingCfg {
     num: u32,
@@ -943,7 +953,10 @@ impl Inner {
         if self.num == 0 {
             return Err(EFAULT);
         }
-        if !self.ring_access_ok(desc, avail, used) {
+        // As vhost_vq_access_ok(): the memory table as well as the ring.
+        if !self.ring_access_ok(desc, avail, used)
+            || !self.mem.as_deref().is_some_and(mem_access_ok)
+        {
             return Err(EFAULT);
         }
         let le = self.features & VIRTIO_F_VERSION_1 != 0;
@@ -1030,6 +1043,13 @@ impl Dev {
     /// With `check`, the caller must be the owner (`VHOST_RESET_OWNER`), checked under the
     /// same lock as the reset, as C holds `dev->mutex` across both.
     fn reset(&self, check: bool) -> Result {
+        // VHOST_RESET_OWNER leaves an empty memory table, as vhost_dev_reset_owner() does:
+        // set up first, so that it cannot fail half-way.
+        let empty = if check {
+            Some(counted(Arc::new(MemTable::new(), GFP_KERNEL))?)
+        } else {
+            None
+        };
         let (owner, kick, call) = {
             let mut inner = self.inner.lock();
             if check {
@@ -1040,6 +1060,7 @@ impl Dev {
             // worker does; the stop below waits for the pass in flight anyway.
             let _ = inner.publish();
             let old = core::mem::take(&mut *inner);
+            inner.mem = empty;
             (old.owner, old.kick, old.call)
         };
         // The watch holds a reference to the worker: drop it first, so that the last one, and
@@ -1056,18 +1077,16 @@ impl Dev {
         // EFAULT for a region that is empty or wraps, or that is not user memory while the ring
         // runs (memory_access_ok(); the copies check every access anyway).
         let mem = counted(MemTable::from_user(arg, MAX_REGIONS, GFP_KERNEL))?;
-        if inner.backend {
-            for r in mem.regions() {
-                let (uaddr, size) = (usize::try_from(r.uaddr), usize::try_from(r.size));
-                match (uaddr, size) {
-                    (Ok(uaddr), Ok(size)) if access_ok(UserPtr::from_addr(uaddr), size) => {}
-                    _ => return Err(EFAULT),
-                }
-            }
+        if inner.backend && !mem_access_ok(&mem) {
+            return Err(EFAULT);
         }
         let mem = counted(Arc::new(mem, GFP_KERNEL))?;
-        inner.mem = Some(mem);
-        inner.publish()?;
+        // The publish fails only before it replaces anything: then the old table stays too.
+        let old = inner.mem.replace(mem);
+        if let Err(e) = inner.publish() {
+            inner.mem = old;
+            return Err(e);
+        }
         Ok(0)
     }
 

@@ -384,7 +384,7 @@ static void errors(void)
 	struct vhost_vring_file f = { 0 };
 	struct vhost_vring_addr a = { 0 };
 	uint64_t features = 1ULL << 40;
-	int fd = dev_open(), p[2], one = 1, two = 2;
+	int fd = dev_open(), p[2], zero = 0, one = 1, two = 2;
 	struct {
 		struct vhost_memory m;
 		struct vhost_memory_region r[2];
@@ -527,6 +527,16 @@ static void errors(void)
 	mem.r[0].userspace_addr = 0xffff888000000000ULL;
 	EXPECT(EFAULT, fd, VHOST_SET_MEM_TABLE, &mem);
 	good_buffer(&d, "a refused memory table");
+	/*
+	 * Taken while the backend is stopped, but starting it checks the
+	 * table too (vhost_vq_access_ok(), vq_memory_access_ok()).
+	 */
+	EXPECT(0, fd, VHOST_TEST_RUN, &zero);
+	EXPECT(0, fd, VHOST_SET_MEM_TABLE, &mem);
+	EXPECT(EFAULT, fd, VHOST_TEST_RUN, &one);
+	set_mem(&d);
+	EXPECT(0, fd, VHOST_TEST_RUN, &one);
+	good_buffer(&d, "a memory table checked at start");
 
 	desc(&d, 0, 0x10, 512, 0, 0);
 	bad_chain(&d, "an address outside the memory table");
