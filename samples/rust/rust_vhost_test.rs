@@ -292,11 +292,13 @@ impl RingCfg {
     }
 
     /// Checks that `len` bytes at driver address `gpa` lie in the memory table, and returns how
-    /// many pieces (one per region they touch) C's `translate_desc()` would make of them. As in
-    /// C, 0 bytes make no piece and are not looked up.
-    fn pieces(&self, gpa: u64, len: u64) -> Result<u32> {
-        // At most one piece per region: far below `u32::MAX`.
-        u32::try_from(self.mem().pieces(gpa, len)?).map_err(|_| ENOBUFS)
+    /// many pieces (one per region they touch) C's `translate_desc()` would make of them: at
+    /// most `limit`, the room left in C's `iovec` array, else `ENOBUFS`, checked before each
+    /// lookup as in C. As in C, 0 bytes make no piece and are not looked up.
+    fn pieces(&self, gpa: u64, len: u64, limit: u32) -> Result<u32> {
+        let limit = usize::try_from(limit).map_err(|_| ENOBUFS)?;
+        // At most `limit`, a `u32`.
+        u32::try_from(self.mem().translate(gpa, len, limit, |_, _| Ok(()))?).map_err(|_| ENOBUFS)
     }
 
     /// Reads the 16 bytes of an indirect table entry at driver address `gpa`: with one copy if
@@ -615,8 +617,9 @@ impl Worker {
         if ind.len % 16 != 0 {
             return Err(EINVAL);
         }
-        // All of the table must be in the memory table, before any of it is read.
-        cfg.pieces(ind.addr, u64::from(ind.len))?;
+        // All of the table must be in the memory table, before any of it is read. C translates
+        // it into its own array of `UIO_MAXIOV` (`vq->indirect`).
+        cfg.pieces(ind.addr, u64::from(ind.len), UIO_MAXIOV)?;
         let count = ind.len / 16;
         if count > 65536 {
             return Err(E2BIG);
@@ -726,6 +729,10 @@ impl Worker {
 }
 
 /// What a chain's descriptors add up to, as C's `out_num`/`in_num` and test.c's length.
+///
+/// # Invariants
+///
+/// `pieces <= UIO_MAXIOV`.
 #[derive(Default)]
 struct Walk {
     /// Pieces, driver-readable then device-writable.
@@ -737,10 +744,8 @@ struct Walk {
 impl Walk {
     /// Adds one direct descriptor: checks it against the memory table and C's rules.
     fn add(&mut self, cfg: &RingCfg, d: &Desc) -> Result {
-        let n = cfg.pieces(d.addr, u64::from(d.len))?;
-        if self.pieces + n > UIO_MAXIOV {
-            return Err(ENOBUFS);
-        }
+        // INVARIANT: `self.pieces <= UIO_MAXIOV`, as `n` is at most the room left.
+        let n = cfg.pieces(d.addr, u64::from(d.len), UIO_MAXIOV - self.pieces)?;
         self.pieces += n;
         if d.flags & VRING_DESC_F_WRITE != 0 {
             self.writable += n;

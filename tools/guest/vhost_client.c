@@ -1653,6 +1653,33 @@ static void la57(void)
 	munmap(p, 0x20000);
 }
 
+/*
+ * A region whose last byte is the top of the driver's address space
+ * (vhost_iotlb_add_range() takes last == U64_MAX), and a buffer that ends on
+ * that byte: the chain completes.
+ */
+static void top(void)
+{
+	struct {
+		struct vhost_memory m;
+		struct vhost_memory_region r;
+	} mem = { .m.nregions = 1 };
+	struct dev d;
+	uint16_t used;
+
+	open_ring(&d, DEFAULT_FEATURES);
+	mem.r.guest_phys_addr = UINT64_MAX - 0xfff;
+	mem.r.memory_size = 0x1000;
+	mem.r.userspace_addr = (uintptr_t)d.buf;
+	EXPECT(0, d.fd, VHOST_SET_MEM_TABLE, &mem);
+	desc(&d, 0, UINT64_MAX - 0xf, 0x10, 0, 0);
+	add(&d, 0);
+	used = wait_used(&d, 1, 2000);
+	CHECK(used == 1, "a buffer ending at 2^64 - 1: used index %u, want 1",
+	      used);
+	close_ring(&d);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -1664,6 +1691,7 @@ static const struct {
 	{ "maxiov", maxiov },
 	{ "used-flags", used_flags },
 	{ "la57", la57 },
+	{ "top", top },
 };
 
 /* Runs every case, or the one named `only`, and says how each went. */

@@ -6,6 +6,11 @@ load() {
 	grep -q "^$1 " /proc/modules || insmod "/modules/$1.ko"
 }
 
+# since T0: the seconds since T0, a first field of /proc/uptime.
+since() {
+	awk -v t0="$1" '{ printf "%.2f s", $1 - t0 }' /proc/uptime
+}
+
 # virtio_runs LABEL: virtio_test with each of its flags against
 # /dev/vhost-test; every run must complete 0x100000 buffers.
 virtio_runs() {
@@ -24,8 +29,7 @@ virtio_runs() {
 	for f in "$@"; do
 		t0=$(cut -d' ' -f1 /proc/uptime)
 		out=$(virtio_test $f 2>&1) && rc=0 || rc=$?
-		t1=$(cut -d' ' -f1 /proc/uptime)
-		echo "$label virtio_test ${f:-(no flags)}: rc=$rc $(echo "$t0 $t1" | awk '{printf "%.2f s", $2 - $1}') $out"
+		echo "$label virtio_test ${f:-(no flags)}: rc=$rc $(since "$t0") $out"
 		case "$out" in
 		*completed=0x100000*) [ $rc = 0 ] || fail=1 ;;
 		*) fail=1 ;;
@@ -62,9 +66,9 @@ vnet_runs() {
 		# $f is split on purpose: it may hold an option and its value.
 		# shellcheck disable=SC2086
 		out=$(timeout 120 vhost_net_test $f 2>&1) && rc=0 || rc=$?
-		t1=$(cut -d' ' -f1 /proc/uptime)
+		took=$(since "$t0")
 		out=$(echo "$out" | tr '\n' ' ')
-		echo "$label vhost_net_test ${f:-(no flags)}: rc=$rc $(echo "$t0 $t1" | awk '{printf "%.2f s", $2 - $1}') $out"
+		echo "$label vhost_net_test ${f:-(no flags)}: rc=$rc $took $out"
 		case "$out" in
 		*"RX spurious"*"completed=$want "*"TX spurious"*"completed=$want "*) [ $rc = 0 ] || fail=1 ;;
 		*) fail=1 ;;
