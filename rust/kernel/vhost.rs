@@ -8,7 +8,9 @@
 //! devices; it does not use `vhost.ko`.
 //!
 //! - [`mem`]: the memory table, which maps the driver's addresses to the owner's user addresses.
+//! - [`ring`]: the split virtqueue: available chains in, used chains out, kicks and signals.
 //!
 //! C header: [`include/uapi/linux/vhost_types.h`](srctree/include/uapi/linux/vhost_types.h)
 
 pub mod mem;
+pub mod ring;
