@@ -57,7 +57,6 @@
 //! can be loaded next to the C module: `insmod rust_vhost_test.ko name=vhost-test-rust`.
 
 use core::sync::atomic::{
-    fence,
     AtomicBool,
     AtomicU64,
     Ordering, //
@@ -102,14 +101,25 @@ use kernel::{
     },
     uaccess::{
         access_ok,
-        get_user,
-        put_user,
         UserSlice,
         UserSliceReader, //
     },
-    vhost::mem::{
-        MemTable,
-        MAX_REGIONS, //
+    vhost::{
+        mem::{
+            MemTable,
+            MAX_REGIONS, //
+        },
+        ring::{
+            Ring,
+            RingPos,
+            MAX_NUM, //
+            UIO_MAXIOV,
+            VIRTIO_F_ANY_LAYOUT,
+            VIRTIO_F_NOTIFY_ON_EMPTY,
+            VIRTIO_F_VERSION_1,
+            VIRTIO_RING_F_EVENT_IDX,
+            VIRTIO_RING_F_INDIRECT_DESC,
+        },
     },
     vhost_task::{
         VhostTask,
@@ -155,11 +165,6 @@ const VHOST_TEST_SET_BACKEND: u32 = _IOW::<i32>(VHOST_VIRTIO, 0x32);
 /// This device's own: reads [`Stats`] as six `u64`s. The C device answers `ENOTTY`.
 const RUST_VHOST_TEST_STATS: u32 = _IOR::<[u64; 6]>(VHOST_VIRTIO, 0x3F);
 
-const VIRTIO_F_NOTIFY_ON_EMPTY: u64 = 1 << 24;
-const VIRTIO_F_ANY_LAYOUT: u64 = 1 << 27;
-const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
-const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
-const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 /// What the device offers: the C device's features, less dirty logging (`VHOST_F_LOG_ALL`).
 const FEATURES: u64 = VIRTIO_F_NOTIFY_ON_EMPTY
     | VIRTIO_F_ANY_LAYOUT
@@ -167,18 +172,9 @@ const FEATURES: u64 = VIRTIO_F_NOTIFY_ON_EMPTY
     | VIRTIO_RING_F_EVENT_IDX
     | VIRTIO_F_VERSION_1;
 
-const VRING_DESC_F_NEXT: u16 = 1;
-const VRING_DESC_F_WRITE: u16 = 2;
-const VRING_DESC_F_INDIRECT: u16 = 4;
-const VRING_USED_F_NO_NOTIFY: u16 = 1;
-const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
-/// The largest ring the virtio spec allows.
-const MAX_NUM: u32 = 32768;
 /// Bytes per pass before the worker yields, as in test.c. test.c passes 0 packets to
 /// `vhost_exceeds_weight()`, so its packet weight never applies, and there is none here.
 const BYTE_WEIGHT: u64 = 0x80000;
-/// The most pieces (`iovec`s) a chain may translate to, as C's `vq->iov` array (`UIO_MAXIOV`).
-const UIO_MAXIOV: u32 = 1024;
 
 /// The memory table of a device with none set: every translation fails with `EFAULT`.
 static NO_MEM: MemTable = MemTable::new();
@@ -195,13 +191,15 @@ fn mem_access_ok(mem: &MemTable) -> bool {
 
 /// What the worker reads. Never changed once published.
 struct RingCfg {
-    num: u32,
-    desc: usize,
-    avail: usize,
-    used: usize,
-    features: u64,
+    ring: Ring,
     mem: Option<Arc<MemTable>>,
     call: Option<Arc<EventFd>>,
+}
+
+impl RingCfg {
+    fn mem(&self) -> &MemTable {
+        self.mem.as_deref().unwrap_or(&NO_MEM)
+    }
 }
 
 /// The published reference to a [`RingCfg`]: readers find it under a Tasks Trace read lock and
@@ -212,146 +210,11 @@ struct Published {
 }
 kernel::impl_has_rcu_head! { impl HasRcuHead<Published> for Published { self.rcu } }
 
-/// What a chain turned out to be.
-enum Chain {
-    /// Nothing is available.
-    Empty,
-    /// A chain was taken (`last_avail_idx` moved past it): its head, the length of its
-    /// driver-readable part, and how many device-writable pieces it has.
-    Taken { head: u16, len: u64, writable: u32 },
-}
-
-/// A split-ring descriptor.
-struct Desc {
-    addr: u64,
-    len: u32,
-    flags: u16,
-    next: u16,
-}
-
-impl RingCfg {
-    fn has(&self, f: u64) -> bool {
-        self.features & f != 0
-    }
-
-    /// Ring fields are little-endian with `VIRTIO_F_VERSION_1`, native-endian without.
-    fn u16_from(&self, b: [u8; 2]) -> u16 {
-        if self.has(VIRTIO_F_VERSION_1) {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_ne_bytes(b)
-        }
-    }
-
-    fn get_u16(&self, uaddr: usize) -> Result<u16> {
-        Ok(self.u16_from(get_user::<u16>(UserPtr::from_addr(uaddr))?.to_ne_bytes()))
-    }
-
-    fn put_u16(&self, uaddr: usize, v: u16) -> Result {
-        let v = if self.has(VIRTIO_F_VERSION_1) {
-            v.to_le()
-        } else {
-            v
-        };
-        put_user(UserPtr::from_addr(uaddr), v)
-    }
-
-    fn read_desc(&self, uaddr: usize) -> Result<Desc> {
-        // A fixed-size read: one `_copy_from_user()`, as C's `copy_from_user()` of a constant
-        // size, rather than the checked slice copy.
-        let b = user_slice(uaddr, 16).reader().read::<[u8; 16]>()?;
-        Ok(self.decode_desc(&b))
-    }
-
-    fn decode_desc(&self, b: &[u8; 16]) -> Desc {
-        let r = |i: usize| self.u16_from([b[i], b[i + 1]]);
-        let (l0, l1, flags, next) = (r(8), r(10), r(12), r(14));
-        let (a0, a1, a2, a3) = (r(0), r(2), r(4), r(6));
-        // The halves are in the ring's byte order; put them together in that order too.
-        let (addr, len) = if self.has(VIRTIO_F_VERSION_1) || cfg!(target_endian = "little") {
-            (
-                u64::from(a0) | u64::from(a1) << 16 | u64::from(a2) << 32 | u64::from(a3) << 48,
-                u32::from(l0) | u32::from(l1) << 16,
-            )
-        } else {
-            (
-                u64::from(a3) | u64::from(a2) << 16 | u64::from(a1) << 32 | u64::from(a0) << 48,
-                u32::from(l1) | u32::from(l0) << 16,
-            )
-        };
-        Desc {
-            addr,
-            len,
-            flags,
-            next,
-        }
-    }
-
-    fn mem(&self) -> &MemTable {
-        self.mem.as_deref().unwrap_or(&NO_MEM)
-    }
-
-    /// Checks that `len` bytes at driver address `gpa` lie in the memory table, and returns how
-    /// many pieces (one per region they touch) C's `translate_desc()` would make of them: at
-    /// most `limit`, the room left in C's `iovec` array, else `ENOBUFS`, checked before each
-    /// lookup as in C. As in C, 0 bytes make no piece and are not looked up.
-    fn pieces(&self, gpa: u64, len: u64, limit: u32) -> Result<u32> {
-        let limit = usize::try_from(limit).map_err(|_| ENOBUFS)?;
-        // At most `limit`, a `u32`.
-        u32::try_from(self.mem().translate(gpa, len, limit, |_, _| Ok(()))?).map_err(|_| ENOBUFS)
-    }
-
-    /// Reads the 16 bytes of an indirect table entry at driver address `gpa`: with one copy if
-    /// they lie in one region, as they do unless the table spans regions.
-    fn read_guest_desc(&self, gpa: u64) -> Result<[u8; 16]> {
-        let r = self.mem().region_at(gpa).ok_or(EFAULT)?;
-        let off = gpa - r.gpa;
-        if r.size - off >= 16 {
-            // `r.uaddr + off` does not overflow: `off < r.size` (MemTable's invariant).
-            let uaddr = usize::try_from(r.uaddr + off).map_err(|_| EFAULT)?;
-            return user_slice(uaddr, 16).reader().read::<[u8; 16]>();
-        }
-        let mut b = [0u8; 16];
-        self.mem().read(gpa, &mut b)?;
-        Ok(b)
-    }
-
-    fn avail_idx_addr(&self) -> usize {
-        self.avail + 2
-    }
-
-    fn avail_ring_addr(&self, i: u16) -> usize {
-        self.avail + 4 + 2 * (u32::from(i) % self.num) as usize
-    }
-
-    fn used_event_addr(&self) -> usize {
-        self.avail + 4 + 2 * self.num as usize
-    }
-
-    fn used_idx_addr(&self) -> usize {
-        self.used + 2
-    }
-
-    fn used_ring_addr(&self, i: u16) -> usize {
-        self.used + 4 + 8 * (u32::from(i) % self.num) as usize
-    }
-
-    fn avail_event_addr(&self) -> usize {
-        self.used + 4 + 8 * self.num as usize
-    }
-}
-
 /// The worker's position in the ring. Only the worker touches it while a backend runs; the
 /// ioctls touch it when none does.
 #[derive(Default)]
 struct RingState {
-    last_avail_idx: u16,
-    /// The driver's avail index, as last read.
-    avail_idx: u16,
-    last_used_idx: u16,
-    used_flags: u16,
-    signalled_used: u16,
-    signalled_used_valid: bool,
+    pos: RingPos,
     /// The config the worker's passes use, with the [`Worker::generation`] it was looked up
     /// in: kept while the generation stays, so that a pass takes neither the read lock nor a
     /// reference.
@@ -518,245 +381,52 @@ impl Worker {
     }
 
     /// test.c's `handle_vq`: consumes available buffers. Returns whether it stopped early.
-    fn handle_vq(&self, cfg: &RingCfg, ring: &mut RingState) -> Result<bool> {
+    fn handle_vq(&self, cfg: &RingCfg, st: &mut RingState) -> Result<bool> {
+        let (ring, mem, pos) = (&cfg.ring, cfg.mem(), &mut st.pos);
         let mut bytes = 0u64;
-        self.disable_notify(cfg, ring);
+        ring.disable_notify(pos);
         loop {
-            let (head, len) = match self.get_vq_desc(cfg, ring)? {
-                Chain::Empty => {
-                    if self.enable_notify(cfg, ring) {
-                        self.disable_notify(cfg, ring);
-                        continue;
-                    }
-                    return Ok(false);
+            // test.c looks at the pieces' count and length only.
+            let Some(chain) = ring.next_chain(pos, mem, UIO_MAXIOV, |_, _, _| Ok(()))? else {
+                if ring.enable_notify(pos) {
+                    ring.disable_notify(pos);
+                    continue;
                 }
-                // test.c only takes driver-to-device (TX) buffers, with data. The chain has been
-                // consumed already, as in C: it is dropped, and the pass ends.
-                Chain::Taken { writable, len, .. } if writable != 0 || len == 0 => {
-                    Stats::bump(&self.stats.errors);
-                    return Ok(false);
-                }
-                Chain::Taken { head, len, .. } => (head, len),
+                return Ok(false);
             };
+            // test.c only takes driver-to-device (TX) buffers, with data. The chain has been
+            // consumed already, as in C: it is dropped, and the pass ends.
+            if chain.inn != 0 || chain.out_len == 0 {
+                Stats::bump(&self.stats.errors);
+                return Ok(false);
+            }
             // As test.c's vhost_add_used_and_signal(): a failed write of the used ring is an
             // error, but the chain stays consumed, the signal is still considered, and the pass
             // goes on.
-            if self.add_used(cfg, ring, head).is_err() {
+            if ring.add_used(pos, chain.head, 0).is_err() {
                 Stats::bump(&self.stats.errors);
             }
-            self.signal(cfg, ring);
+            self.signal(cfg, pos);
             Stats::bump(&self.stats.buffers);
-            bytes += len;
+            bytes += chain.out_len;
             if bytes >= BYTE_WEIGHT {
                 return Ok(true);
             }
         }
     }
 
-    /// C's `vhost_get_avail_idx()`: reads the driver's avail index, refuses one that moved more
-    /// than `num` past `last_avail_idx`, and returns whether it changed since the last read.
-    fn fetch_avail_idx(&self, cfg: &RingCfg, ring: &mut RingState) -> Result<bool> {
-        let idx = cfg.get_u16(cfg.avail_idx_addr())?;
-        if u32::from(idx.wrapping_sub(ring.last_avail_idx)) > cfg.num {
-            return Err(EINVAL);
-        }
-        if idx == ring.avail_idx {
-            return Ok(false);
-        }
-        ring.avail_idx = idx;
-        // Read the ring entries only after the index that exposed them.
-        fence(Ordering::Acquire);
-        Ok(true)
-    }
-
-    /// C's `vhost_get_vq_desc()`: takes the next available chain. Errors leave it where it is.
-    fn get_vq_desc(&self, cfg: &RingCfg, ring: &mut RingState) -> Result<Chain> {
-        if ring.avail_idx == ring.last_avail_idx && !self.fetch_avail_idx(cfg, ring)? {
-            return Ok(Chain::Empty);
-        }
-        let head = cfg.get_u16(cfg.avail_ring_addr(ring.last_avail_idx))?;
-        if u32::from(head) >= cfg.num {
-            return Err(EINVAL);
-        }
-        let mut walk = Walk::default();
-        let mut i = u32::from(head);
-        let mut found = 0u32;
-        loop {
-            if i >= cfg.num {
-                return Err(EINVAL);
-            }
-            found += 1;
-            if found > cfg.num {
-                // A loop.
-                return Err(EINVAL);
-            }
-            let d = cfg.read_desc(cfg.desc + 16 * i as usize)?;
-            // As in C, whether the feature was negotiated is not looked at.
-            if d.flags & VRING_DESC_F_INDIRECT != 0 {
-                self.indirect(cfg, &d, &mut walk)?;
-            } else {
-                walk.add(cfg, &d)?;
-            }
-            // As C's next_desc(): an indirect descriptor may have a successor too.
-            if d.flags & VRING_DESC_F_NEXT == 0 {
-                break;
-            }
-            i = u32::from(d.next);
-        }
-        ring.last_avail_idx = ring.last_avail_idx.wrapping_add(1);
-        Ok(Chain::Taken {
-            head,
-            len: walk.len,
-            writable: walk.writable,
-        })
-    }
-
-    /// C's `get_indirect()`: walks an indirect table, which may span regions. As in C, its
-    /// entries are read in table order, whatever their `next` fields say.
-    fn indirect(&self, cfg: &RingCfg, ind: &Desc, walk: &mut Walk) -> Result {
-        if ind.len % 16 != 0 {
-            return Err(EINVAL);
-        }
-        // All of the table must be in the memory table, before any of it is read. C translates
-        // it into its own array of `UIO_MAXIOV` (`vq->indirect`).
-        cfg.pieces(ind.addr, u64::from(ind.len), UIO_MAXIOV)?;
-        let count = ind.len / 16;
-        if count > 65536 {
-            return Err(E2BIG);
-        }
-        for i in 0..count {
-            let d = cfg.decode_desc(&cfg.read_guest_desc(ind.addr + 16 * u64::from(i))?);
-            if d.flags & VRING_DESC_F_INDIRECT != 0 {
-                return Err(EINVAL);
-            }
-            walk.add(cfg, &d)?;
-            if d.flags & VRING_DESC_F_NEXT == 0 {
-                return Ok(());
-            }
-        }
-        // Every entry says "next": C's loop check.
-        Err(EINVAL)
-    }
-
-    /// Returns the chain `head` to the driver, with a written length of 0.
-    fn add_used(&self, cfg: &RingCfg, ring: &mut RingState, head: u16) -> Result {
-        let id = u32::from(head);
-        let id = if cfg.has(VIRTIO_F_VERSION_1) {
-            id.to_le()
-        } else {
-            id
-        };
-        // A used element is 4-byte aligned: two 4-byte stores (the length is 0 in any order).
-        let at = cfg.used_ring_addr(ring.last_used_idx);
-        put_user(UserPtr::from_addr(at), id)?;
-        put_user(UserPtr::from_addr(at + 4), 0u32)?;
-        // As C, the device's own index moves once the element is written, even if the write of
-        // the driver's copy below fails.
-        let new = ring.last_used_idx.wrapping_add(1);
-        ring.last_used_idx = new;
-        if ring.signalled_used == new {
-            ring.signalled_used_valid = false;
-        }
-        // The element must be visible before the index that exposes it.
-        fence(Ordering::Release);
-        cfg.put_u16(cfg.used_idx_addr(), new)
-    }
-
     /// C's `vhost_signal()`: signals the call eventfd if the driver wants to know about the used
-    /// buffers. As in C, a failed read of the driver's flags or event index signals.
-    fn signal(&self, cfg: &RingCfg, ring: &mut RingState) {
-        // Without a call eventfd nothing is decided, so with EVENT_IDX `signalled_used` stays
-        // behind and the next decision covers the buffers used meanwhile.
+    /// buffers.
+    fn signal(&self, cfg: &RingCfg, pos: &mut RingPos) {
+        // Without a call eventfd nothing is decided, so with EVENT_IDX the next decision covers
+        // the buffers used meanwhile.
         let Some(call) = &cfg.call else {
             return;
         };
-        // Pairs with the driver's barrier between enabling interrupts and reading the index.
-        fence(Ordering::SeqCst);
-        let notify = if cfg.has(VIRTIO_F_NOTIFY_ON_EMPTY) && ring.avail_idx == ring.last_avail_idx {
-            true
-        } else if !cfg.has(VIRTIO_RING_F_EVENT_IDX) {
-            cfg.get_u16(cfg.avail)
-                .map_or(true, |f| f & VRING_AVAIL_F_NO_INTERRUPT == 0)
-        } else {
-            let (old, valid) = (ring.signalled_used, ring.signalled_used_valid);
-            let new = ring.last_used_idx;
-            ring.signalled_used = new;
-            ring.signalled_used_valid = true;
-            // vring_need_event().
-            !valid
-                || cfg.get_u16(cfg.used_event_addr()).map_or(true, |event| {
-                    new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
-                })
-        };
-        if notify {
+        if cfg.ring.need_signal(pos) {
             call.signal();
             Stats::bump(&self.stats.signals);
         }
-    }
-
-    /// C's `vhost_disable_notify()`: asks the driver not to kick. A failed write is only
-    /// reported in C; here it is not even that.
-    fn disable_notify(&self, cfg: &RingCfg, ring: &mut RingState) {
-        if ring.used_flags & VRING_USED_F_NO_NOTIFY != 0 {
-            return;
-        }
-        ring.used_flags |= VRING_USED_F_NO_NOTIFY;
-        if !cfg.has(VIRTIO_RING_F_EVENT_IDX) {
-            let _ = cfg.put_u16(cfg.used, ring.used_flags);
-        }
-    }
-
-    /// C's `vhost_enable_notify()`: asks the driver to kick again; returns whether buffers came
-    /// in meanwhile. Errors count as "none", as in C.
-    fn enable_notify(&self, cfg: &RingCfg, ring: &mut RingState) -> bool {
-        if ring.used_flags & VRING_USED_F_NO_NOTIFY == 0 {
-            return false;
-        }
-        ring.used_flags &= !VRING_USED_F_NO_NOTIFY;
-        let written = if cfg.has(VIRTIO_RING_F_EVENT_IDX) {
-            cfg.put_u16(cfg.avail_event_addr(), ring.avail_idx)
-        } else {
-            cfg.put_u16(cfg.used, ring.used_flags)
-        };
-        if written.is_err() {
-            return false;
-        }
-        // The driver may have added buffers before it saw the request: look again, with the
-        // same checks as the first look.
-        fence(Ordering::SeqCst);
-        self.fetch_avail_idx(cfg, ring).unwrap_or(false)
-    }
-}
-
-/// What a chain's descriptors add up to, as C's `out_num`/`in_num` and test.c's length.
-///
-/// # Invariants
-///
-/// `pieces <= UIO_MAXIOV`.
-#[derive(Default)]
-struct Walk {
-    /// Pieces, driver-readable then device-writable.
-    pieces: u32,
-    writable: u32,
-    len: u64,
-}
-
-impl Walk {
-    /// Adds one direct descriptor: checks it against the memory table and C's rules.
-    fn add(&mut self, cfg: &RingCfg, d: &Desc) -> Result {
-        // INVARIANT: `self.pieces <= UIO_MAXIOV`, as `n` is at most the room left.
-        let n = cfg.pieces(d.addr, u64::from(d.len), UIO_MAXIOV - self.pieces)?;
-        self.pieces += n;
-        if d.flags & VRING_DESC_F_WRITE != 0 {
-            self.writable += n;
-        } else {
-            if self.writable != 0 {
-                // "Descriptor has out after in".
-                return Err(EINVAL);
-            }
-            self.len += u64::from(d.len);
-        }
-        Ok(())
     }
 }
 
@@ -842,7 +512,7 @@ struct Inner {
     features: u64,
     num: u32,
     /// desc, avail, used.
-    addr: Option<(usize, usize, usize)>,
+    addr: Option<(u64, u64, u64)>,
     mem: Option<Arc<MemTable>>,
     kick: Option<Pin<KBox<eventfd::Watch<Kick>>>>,
     call: Option<Arc<EventFd>>,
@@ -866,17 +536,11 @@ impl Inner {
         Ok(t)
     }
 
-    /// C's `vq_access_ok()`: the three parts of a ring of `num` entries are in the user range.
-    fn ring_access_ok(&self, desc: usize, avail: usize, used: usize) -> bool {
-        let num = self.num as usize;
-        let event = if self.features & VIRTIO_RING_F_EVENT_IDX != 0 {
-            2
-        } else {
-            0
-        };
-        access_ok(UserPtr::from_addr(desc), 16 * num)
-            && access_ok(UserPtr::from_addr(avail), 4 + 2 * num + event)
-            && access_ok(UserPtr::from_addr(used), 4 + 8 * num + event)
+    /// The ring as set up, with the features: `EINVAL` while its size is not set, `EFAULT`
+    /// while its addresses are not.
+    fn ring(&self) -> Result<Ring> {
+        let (desc, avail, used) = self.addr.ok_or(EFAULT)?;
+        Ring::new(self.num, desc, avail, used, self.features)
     }
 
     fn ring_state_is_idle(&self) -> Result {
@@ -914,15 +578,12 @@ impl Inner {
         } else {
             None
         };
-        let cfg = match (self.backend, self.addr) {
-            (true, Some((desc, avail, used))) => {
+        // The ring was checked when the backend started; its size cannot change while it runs.
+        let cfg = match (self.backend, self.ring()) {
+            (true, Ok(ring)) => {
                 let cfg = counted(Arc::new(
                     RingCfg {
-                        num: self.num,
-                        desc,
-                        avail,
-                        used,
-                        features: self.features,
+                        ring,
                         mem: self.mem.clone(),
                         call: self.call.clone(),
                     },
@@ -954,28 +615,13 @@ impl Inner {
     /// says (C's `vhost_vq_access_ok` and `vhost_vq_init_access`).
     fn init_access(&self) -> Result {
         let t = self.owner()?;
-        let (desc, avail, used) = self.addr.ok_or(EFAULT)?;
-        if self.num == 0 {
-            return Err(EFAULT);
-        }
+        // A ring with no size or no addresses is not user memory, for C.
+        let ring = self.ring().map_err(|_| EFAULT)?;
         // As vhost_vq_access_ok(): the memory table as well as the ring.
-        if !self.ring_access_ok(desc, avail, used)
-            || !self.mem.as_deref().is_some_and(mem_access_ok)
-        {
+        if !ring.access_ok() || !self.mem.as_deref().is_some_and(mem_access_ok) {
             return Err(EFAULT);
         }
-        let le = self.features & VIRTIO_F_VERSION_1 != 0;
-        let mut ring = t.data().ring.lock();
-        // As vhost_update_used_flags(): the driver sees the device's flags from the start.
-        let flags = ring.used_flags;
-        put_user(
-            UserPtr::from_addr(used),
-            if le { flags.to_le() } else { flags },
-        )?;
-        let used_idx = get_user::<u16>(UserPtr::from_addr(used + 2))?;
-        ring.last_used_idx = if le { u16::from_le(used_idx) } else { used_idx };
-        ring.signalled_used_valid = false;
-        Ok(())
+        ring.init_access(&mut t.data().ring.lock().pos)
     }
 }
 
@@ -1118,12 +764,15 @@ impl Dev {
         if avail % 2 != 0 || used % 4 != 0 || log % 4 != 0 {
             return Err(EINVAL);
         }
-        let (desc, avail, used) = (
-            usize::try_from(desc).map_err(|_| EFAULT)?,
-            usize::try_from(avail).map_err(|_| EFAULT)?,
-            usize::try_from(used).map_err(|_| EFAULT)?,
-        );
-        if inner.backend && !inner.ring_access_ok(desc, avail, used) {
+        if [desc, avail, used]
+            .iter()
+            .any(|&a| usize::try_from(a).is_err())
+        {
+            return Err(EFAULT);
+        }
+        if inner.backend
+            && !Ring::new(inner.num, desc, avail, used, inner.features).is_ok_and(|r| r.access_ok())
+        {
             return Err(EINVAL);
         }
         inner.addr = Some((desc, avail, used));
@@ -1216,8 +865,7 @@ impl Dev {
                 inner.ring_state_is_idle()?;
                 let base = u16::try_from(base).map_err(|_| EINVAL)?;
                 let mut ring = t.data().ring.lock();
-                ring.last_avail_idx = base;
-                ring.avail_idx = base;
+                ring.pos.set_base(base);
             }
             VHOST_GET_VRING_BASE => {
                 let t = inner.owner()?.clone();
@@ -1226,7 +874,7 @@ impl Dev {
                     return Err(ENOBUFS);
                 }
                 // Where the worker is once its current pass is over: it holds the lock for a pass.
-                let base = u32::from(t.data().ring.lock().last_avail_idx);
+                let base = u32::from(t.data().ring.lock().pos.last_avail_idx);
                 let mut w = UserSlice::new(arg, 8).writer();
                 w.write(&index)?;
                 w.write(&base)?;
@@ -1304,11 +952,6 @@ impl MiscDevice for Dev {
 /// This module, which the worker threads and the kick watches hold while they run its code.
 fn this() -> &'static ThisModule {
     this_module::<LocalModule>()
-}
-
-/// A user slice at a ring or memory-table address.
-fn user_slice(uaddr: usize, len: usize) -> UserSlice {
-    UserSlice::new(UserPtr::from_addr(uaddr), len)
 }
 
 #[pin_data(PinnedDrop)]
