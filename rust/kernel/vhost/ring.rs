@@ -4,7 +4,8 @@
 //!
 //! A [`Ring`] says where a driver's descriptor table, available ring and used ring lie in the
 //! owner's memory, and which features shape them; a [`RingPos`] is the device's position in
-//! them. Together they do for a split ring what `drivers/vhost/vhost.c` does:
+//! them. Together they do for a split ring what `drivers/vhost/vhost.c` does without an IOTLB,
+//! dirty logging, `VIRTIO_F_IN_ORDER` or cross-endian rings:
 //!
 //! - [`Ring::next_chain`] takes the next available chain and translates its buffers through
 //!   the memory table (C's `vhost_get_vq_desc()`), [`RingPos::discard`] puts chains back;
@@ -13,8 +14,9 @@
 //! - [`Ring::need_signal`] says whether the driver wants to hear about them (`vhost_notify()`);
 //! - [`Ring::disable_notify`] and [`Ring::enable_notify`] switch the driver's kicks off and on.
 //!
-//! Every access to the ring is a checked user copy. A driver that breaks its ring, or unmaps
-//! it, makes these functions fail with an error, never with undefined behaviour. They are
+//! Every access to the ring is a checked user copy, and [`Ring::new`] refuses a ring whose
+//! fields' addresses would overflow. A driver that breaks its ring, or unmaps it, makes these
+//! functions fail with an error, never with undefined behaviour or a panic. They are
 //! meant to run in the owner's memory, on the device's worker ([`crate::vhost_task`]), and they
 //! may sleep on a user fault. They take no lock: the caller serialises the users of a
 //! [`RingPos`], as C's `vq->mutex` does.
@@ -77,7 +79,9 @@ pub const UIO_MAXIOV: usize = 1024;
 /// # Invariants
 ///
 /// `num` is a power of two from 1 to [`MAX_NUM`], `avail` is 2-byte aligned and `used` 4-byte
-/// aligned.
+/// aligned. None of the three parts, event index fields included, runs past the end of the
+/// address space: `desc + 16 * num`, `avail + 6 + 2 * num` and `used + 6 + 8 * num` fit a
+/// `usize`, so the addresses of the ring's fields are computed without overflow.
 #[derive(Clone, Copy, Debug)]
 pub struct Ring {
     num: u32,
@@ -178,8 +182,9 @@ impl Ring {
     ///
     /// Fails as `VHOST_SET_VRING_NUM` and `VHOST_SET_VRING_ADDR` do: with `EINVAL` unless `num`
     /// is a power of two from 1 to [`MAX_NUM`], `avail` is 2-byte aligned and `used` 4-byte
-    /// aligned, and with `EFAULT` for an address that does not fit a pointer. Whether the ring
-    /// is user memory is [`Ring::access_ok`]'s question.
+    /// aligned, and with `EFAULT` for an address that does not fit a pointer or a part that
+    /// runs past the end of the address space (which C finds not to be user memory). Whether
+    /// the ring is user memory is [`Ring::access_ok`]'s question.
     pub fn new(num: u32, desc: u64, avail: u64, used: u64, features: u64) -> Result<Self> {
         if num == 0 || num > MAX_NUM || !num.is_power_of_two() {
             return Err(EINVAL);
@@ -188,6 +193,11 @@ impl Ring {
         let (desc, avail, used) = (addr(desc)?, addr(avail)?, addr(used)?);
         if avail % 2 != 0 || used % 4 != 0 {
             return Err(EINVAL);
+        }
+        let n = num as usize;
+        let fits = |at: usize, size: usize| at.checked_add(size).is_some();
+        if !fits(desc, 16 * n) || !fits(avail, 6 + 2 * n) || !fits(used, 6 + 8 * n) {
+            return Err(EFAULT);
         }
         // INVARIANT: Checked above.
         Ok(Self {
@@ -245,8 +255,9 @@ impl Ring {
     /// ring.
     pub fn init_access(&self, pos: &mut RingPos) -> Result {
         self.put_u16(self.used, pos.used_flags)?;
-        pos.last_used_idx = self.get_u16(self.used + 2)?;
         pos.signalled_used_valid = false;
+        // `used` is 4-byte aligned: no overflow.
+        pos.last_used_idx = self.get_u16(self.used + 2)?;
         Ok(())
     }
 
@@ -313,7 +324,7 @@ impl Ring {
 
     #[inline]
     fn read_desc(&self, i: u32) -> Result<Desc> {
-        // `i < num`, so the offset is below 16 * MAX_NUM. A fixed-size read: one
+        // `i < num`: no overflow, by the type invariant. A fixed-size read: one
         // `_copy_from_user()`.
         let b = UserSlice::new(UserPtr::from_addr(self.desc + 16 * i as usize), 16)
             .reader()
@@ -337,6 +348,8 @@ impl Ring {
         mem.read(gpa, &mut b)?;
         Ok(b)
     }
+
+    // The addresses of the ring's fields: no overflow, by the type invariant.
 
     #[inline]
     fn avail_ring_addr(&self, i: u16) -> usize {
@@ -391,6 +404,8 @@ impl Ring {
     /// indirect table, or a driver-readable buffer after a device-writable one; `E2BIG` for an
     /// indirect table of more than 65536 entries; `ENOBUFS` past `max` pieces; `EFAULT` for a
     /// buffer outside the memory table or a ring that cannot be read; and what `f` fails with.
+    /// Unlike C, a buffer that runs past the end of the address space is `EFAULT` (see
+    /// [`MemTable::translate`]).
     #[inline]
     pub fn next_chain(
         &self,
@@ -468,6 +483,7 @@ impl Ring {
             return Err(E2BIG);
         }
         for i in 0..count {
+            // The whole table was translated, so `ind.addr + ind.len - 1` did not overflow.
             let d = self.decode_desc(&Self::read_table_entry(mem, ind.addr + 16 * u64::from(i))?);
             if d.flags & VRING_DESC_F_INDIRECT != 0 {
                 return Err(EINVAL);
@@ -505,7 +521,6 @@ impl Ring {
         if elems.len() > self.num as usize {
             return Err(EINVAL);
         }
-        // At most `num` (checked above), so at most 32768: fits a `u16`.
         let to_end = (self.num - (u32::from(pos.last_used_idx) & (self.num - 1))) as usize;
         let (first, rest) = elems.split_at(to_end.min(elems.len()));
         for part in [first, rest] {
@@ -519,7 +534,7 @@ impl Ring {
             )
             .writer()
             .write_slice(bytes)?;
-            // Each part is at most `num` elements.
+            // Each part is at most `num` elements (checked above), at most 32768: fits a `u16`.
             self.move_used(pos, part.len() as u16);
         }
         self.write_used_idx(pos)
@@ -553,8 +568,9 @@ impl Ring {
     }
 
     /// Whether the driver wants a signal for the chains used since the last one it got (C's
-    /// `vhost_notify()`). With `VIRTIO_RING_F_EVENT_IDX` this counts as the signal: call it
-    /// only if the device has somewhere to send one. A ring that cannot be read says "signal".
+    /// `vhost_notify()`). With `VIRTIO_RING_F_EVENT_IDX` a decision past the
+    /// `VIRTIO_F_NOTIFY_ON_EMPTY` check counts as the signal: call it only if the device has
+    /// somewhere to send one. A ring that cannot be read says "signal".
     #[inline]
     pub fn need_signal(&self, pos: &mut RingPos) -> bool {
         // Pairs with the driver's barrier between asking for signals and reading the index.
@@ -643,6 +659,8 @@ impl Walk {
             return Err(EINVAL);
         }
         // INVARIANT: `n <= room`.
+        // The lengths cannot overflow: a descriptor of a nonzero length makes at least one
+        // piece, so at most `UIO_MAXIOV` lengths below 2^32 add up.
         if write {
             self.inn += n;
             self.in_len += u64::from(d.len);
@@ -659,7 +677,6 @@ mod tests {
     use super::*;
     use crate::{
         alloc::KVec,
-        task::Task,
         transmute::FromBytes,
         vhost::mem::{
             Region,
@@ -674,14 +691,14 @@ mod tests {
     /// The buffers' region: driver addresses `[GPA, GPA + 0x4000)` at `BUFS`.
     const BUFS: usize = 0x4000;
     const GPA: u64 = 0x10_0000;
-    const LEN: usize = 0x8000;
+    const LEN: usize = 0x10000;
     const F: u64 = VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX;
 
     /// Maps `LEN` bytes of anonymous user memory into an mm that KUnit gives the test's thread;
-    /// both go with the test.
+    /// the mapping goes with that mm, when the test's thread exits.
     fn user_mem() -> Result<usize> {
-        // SAFETY: `current_raw()` is the running task, valid while it runs this.
-        let test = unsafe { (*Task::current_raw()).kunit_test };
+        // SAFETY: Always safe to call.
+        let test = unsafe { bindings::kunit_get_current_test() };
         if test.is_null() {
             return Err(EINVAL);
         }
@@ -698,9 +715,14 @@ mod tests {
                 0,
             )
         };
-        // `vm_mmap()` returns an errno as a high address, which KUnit passes on.
-        if addr == 0 || addr > usize::MAX - 4095 {
+        // `vm_mmap()` returns an errno as a high address, which KUnit passes on; KUnit's own
+        // failures are 0.
+        if addr == 0 {
             return Err(ENOMEM);
+        }
+        if addr > usize::MAX - 4095 {
+            // -4095..-1: fits an `i32`.
+            return Err(Error::from_errno(addr as isize as i32));
         }
         Ok(addr)
     }
@@ -785,7 +807,13 @@ mod tests {
         // The descriptor table's alignment is not looked at, as in C.
         assert!(Ring::new(8, 8, 2, 4, 0).is_ok());
         let ring = Ring::new(8, 0, 0, 0, 0)?;
-        assert!(!Ring::new(8, u64::MAX - 7, 0, 0, 0)?.access_ok());
+        // Parts that run past the end of the address space, by a byte.
+        // The avail ring of 8 takes 22 bytes, the used ring 70, the table 128.
+        assert_eq!(Ring::new(8, 0, u64::MAX - 21, 0, 0).err(), Some(EFAULT));
+        assert_eq!(Ring::new(8, u64::MAX - 127, 0, 0, 0).err(), Some(EFAULT));
+        assert_eq!(Ring::new(8, 0, 0, u64::MAX - 67, 0).err(), Some(EFAULT));
+        assert!(Ring::new(8, u64::MAX - 128, u64::MAX - 23, u64::MAX - 71, 0).is_ok());
+        assert!(!Ring::new(8, u64::MAX - 128, 0, 0, 0)?.access_ok());
         assert!(ring.access_ok());
         Ok(())
     }
@@ -836,22 +864,30 @@ mod tests {
     fn add_used_n_splits_at_the_wrap() -> Result {
         let base = user_mem()?;
         let (ring, _) = setup(base, F)?;
-        put(base + USED + 2, &6u16.to_le())?;
+        // An index past `num`: its slot is the index modulo `num`.
+        put(base + USED + 2, &14u16.to_le())?;
         let mut pos = RingPos::default();
         ring.init_access(&mut pos)?;
         let e: [UsedElem; 9] = core::array::from_fn(|h| ring.used_elem(h as u16, h as u32 * 10));
         assert_eq!(ring.add_used_n(&mut pos, &e), Err(EINVAL));
+        // The driver was last signalled at 16, passed by this batch: forgotten.
+        (pos.signalled_used, pos.signalled_used_valid) = (16, true);
         ring.add_used_n(&mut pos, &e[..4])?;
+        assert!(!pos.signalled_used_valid);
         // Slots 6 and 7, then 0 and 1.
         for (slot, h) in [(6, 0), (7, 1), (0, 2), (1, 3)] {
             assert_eq!(get::<[u32; 2]>(base + USED + 4 + 8 * slot)?, [h, h * 10]);
         }
-        assert_eq!(u16::from_le(get(base + USED + 2)?), 10);
-        assert_eq!(pos.last_used_idx, 10);
+        assert_eq!(u16::from_le(get(base + USED + 2)?), 18);
+        assert_eq!(pos.last_used_idx, 18);
+        // Not passed: kept.
+        (pos.signalled_used, pos.signalled_used_valid) = (17, true);
+        ring.add_used_n(&mut pos, &e[..8])?;
+        assert!(pos.signalled_used_valid);
         // None at all still writes the index.
         put(base + USED + 2, &0u16)?;
         ring.add_used_n(&mut pos, &[])?;
-        assert_eq!(u16::from_le(get(base + USED + 2)?), 10);
+        assert_eq!(u16::from_le(get(base + USED + 2)?), 26);
         Ok(())
     }
 
@@ -881,6 +917,10 @@ mod tests {
         desc(base, 0, GPA, 1, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1)?;
         desc(base, 1, GPA, 1, 0, 0)?;
         check(EINVAL)?;
+        // An "out" after "in" that is not in the memory table either: translated first, as in
+        // C.
+        desc(base, 1, GPA - 1, 1, 0, 0)?;
+        check(EFAULT)?;
         // Out of the memory table, at either end.
         desc(base, 0, GPA - 1, 1, 0, 0)?;
         check(EFAULT)?;
@@ -889,7 +929,10 @@ mod tests {
         // A nested indirect table.
         put(
             base + BUFS,
-            &[(GPA + 0x100).to_le(), 0x0004_0000_0000_0010u64.to_le()],
+            &[
+                (GPA + 0x100).to_le(),
+                (u64::from(VRING_DESC_F_INDIRECT) << 32 | 16).to_le(),
+            ],
         )?;
         desc(base, 0, GPA, 16, VRING_DESC_F_INDIRECT, 0)?;
         check(EINVAL)?;
@@ -913,6 +956,23 @@ mod tests {
         // After all that, a good chain goes.
         avail(base, 0, &[0])?;
         assert!(next(&ring, &mut pos, &mem, UIO_MAXIOV)?.is_some());
+        // A chain of all `num` descriptors, and all `num` entries available at once.
+        for i in 0..8u16 {
+            desc(
+                base,
+                i.into(),
+                GPA,
+                1,
+                if i < 7 { VRING_DESC_F_NEXT } else { 0 },
+                i + 1,
+            )?;
+        }
+        avail(base, 1, &[0; 8])?;
+        for _ in 0..8 {
+            let (chain, _) = next(&ring, &mut pos, &mem, UIO_MAXIOV)?.ok_or(EINVAL)?;
+            assert_eq!((chain.head, chain.out), (0, 8));
+        }
+        assert!(next(&ring, &mut pos, &mem, UIO_MAXIOV)?.is_none());
         Ok(())
     }
 
@@ -990,13 +1050,33 @@ mod tests {
         put(base + AVAIL, &0u16)?;
         assert!(ring.need_signal(&mut pos));
 
-        // With event indexes: the driver's used event, and the device's avail event.
+        // NOTIFY_ON_EMPTY: once every chain is taken, whatever the driver asked.
+        let (ring, _) = setup(base, VIRTIO_F_VERSION_1 | VIRTIO_F_NOTIFY_ON_EMPTY)?;
+        let mut pos = RingPos::default();
+        put(base + AVAIL, &VRING_AVAIL_F_NO_INTERRUPT.to_le())?;
+        assert!(ring.need_signal(&mut pos));
+        pos.avail_idx = 1;
+        assert!(!ring.need_signal(&mut pos));
+        put(base + AVAIL, &0u16)?;
+
+        // With event indexes: the driver's used event, and the device's avail event. The used
+        // flags are written by `init_access()` only.
+        put(base + USED, &0u16)?;
         let (ring, _) = setup(base, F)?;
         let mut pos = RingPos::default();
+        pos.set_base(5);
         ring.disable_notify(&mut pos);
-        put(base + AVAIL + 2, &3u16.to_le())?;
+        assert_eq!(get::<u16>(base + USED)?, 0);
+        // A restart forgets the last signal.
+        pos.signalled_used_valid = true;
+        ring.init_access(&mut pos)?;
+        assert!(!pos.signalled_used_valid);
+        assert_eq!(u16::from_le(get(base + USED)?), VRING_USED_F_NO_NOTIFY);
+        put(base + AVAIL + 2, &7u16.to_le())?;
         assert!(ring.enable_notify(&mut pos));
-        assert_eq!(u16::from_le(get(base + USED + 4 + 8 * 8)?), 0);
+        assert_eq!(u16::from_le(get(base + USED + 4 + 8 * 8)?), 5);
+        // The used index was 0 in memory.
+        assert_eq!(pos.last_used_idx, 0);
         put(base + AVAIL + 4 + 2 * 8, &1u16.to_le())?;
         // The first decision signals: nothing was signalled before.
         ring.add_used_n(&mut pos, &[ring.used_elem(0, 0)])?;
@@ -1006,6 +1086,73 @@ mod tests {
         assert!(ring.need_signal(&mut pos));
         ring.add_used(&mut pos, 2, 0)?;
         assert!(!ring.need_signal(&mut pos));
+        Ok(())
+    }
+
+    #[test]
+    fn indirect_limits() -> Result {
+        let base = user_mem()?;
+        let (ring, _) = setup(base, F)?;
+        let b = (base + BUFS) as u64;
+        let reg = |gpa: u64, size: u64, at: usize| Region {
+            gpa,
+            size,
+            uaddr: (base + at) as u64,
+        };
+        // The buffers; a region of 0x8000 for tables; two regions, apart in user memory, that
+        // a table spans; and 2 MiB that are never read.
+        let mem = MemTable::from_regions(
+            &[
+                reg(GPA, 0x4000, BUFS),
+                reg(0x20_0000, 0x8000, 0x8000),
+                reg(0x2f_fff0, 0x10, 0x4000),
+                reg(0x30_0000, 0x100, 0x5000),
+                reg(0x100_0000, 0x20_0000, 0),
+            ],
+            MAX_REGIONS,
+            GFP_KERNEL,
+        )?;
+        let entry = |at: usize, addr: u64, len: u32, flags: u16| {
+            put(
+                at,
+                &[
+                    addr.to_le(),
+                    (u64::from(flags) << 32 | u64::from(len)).to_le(),
+                ],
+            )
+        };
+        let mut pos = RingPos::default();
+        let mut run = |addr: u64, len: u32, max: usize| {
+            desc(base, 0, addr, len, VRING_DESC_F_INDIRECT, 0)?;
+            avail(base, pos.last_avail_idx, &[0])?;
+            next(&ring, &mut pos, &mem, max)
+        };
+        // 1024 one-byte buffers fit in any `max` above; 1025 never do.
+        for i in 0..1025 {
+            entry(base + 0x8000 + 16 * i, GPA, 1, VRING_DESC_F_NEXT)?;
+        }
+        entry(base + 0x8000 + 16 * 1023, GPA, 1, 0)?;
+        assert_eq!(
+            run(0x20_0000, 16 * 1024, usize::MAX)?.map(|c| c.0.out),
+            Some(1024)
+        );
+        entry(base + 0x8000 + 16 * 1024, GPA, 1, 0)?;
+        entry(base + 0x8000 + 16 * 1023, GPA, 1, VRING_DESC_F_NEXT)?;
+        assert_eq!(run(0x20_0000, 16 * 1025, usize::MAX).err(), Some(ENOBUFS));
+        // Every entry says "next".
+        assert_eq!(run(0x20_0000, 16 * 2, usize::MAX).err(), Some(EINVAL));
+        // More than 65536 entries, in memory that is never read.
+        assert_eq!(run(0x100_0000, 16 * 65537, usize::MAX).err(), Some(E2BIG));
+        // A table across two regions: the first entry's halves are 4 KiB apart in user memory.
+        put(base + 0x4008, &GPA.to_le())?;
+        put(
+            base + 0x5000,
+            &(u64::from(VRING_DESC_F_NEXT) << 32 | 4).to_le(),
+        )?;
+        entry(base + 0x5008, GPA + 0x10, 4, VRING_DESC_F_WRITE)?;
+        let (chain, pieces) = run(0x2f_fff8, 32, UIO_MAXIOV)?.ok_or(EINVAL)?;
+        assert_eq!((chain.out, chain.inn), (1, 1));
+        assert_eq!(pieces[..], [(b, 4, false), (b + 0x10, 4, true)]);
         Ok(())
     }
 }
