@@ -231,7 +231,7 @@ impl MemTable {
             let off = at - r.gpa;
             // At least 1, as `r` holds `at`.
             let piece = left.min(r.size - off);
-            // OVERFLOW: `off < size`, and `uaddr + size - 1` fits by the type invariant.
+            // No overflow: `off < size`, and `uaddr + size - 1` fits by the type invariant.
             f(r.uaddr + off, piece)?;
             n += 1;
             left -= piece;

@@ -14,8 +14,8 @@
 //! - [`Ring::need_signal`] says whether the driver wants to hear about them (`vhost_notify()`);
 //! - [`Ring::disable_notify`] and [`Ring::enable_notify`] switch the driver's kicks off and on.
 //!
-//! Every access to the ring is a checked user copy, and [`Ring::new`] refuses a ring whose
-//! fields' addresses would overflow. A driver that breaks its ring, or unmaps it, makes these
+//! Every access to the ring is a checked user copy, and [`Ring::new`] refuses a ring that
+//! reaches the end of the address space, so that no field's address overflows. A driver that breaks its ring, or unmaps it, makes these
 //! functions fail with an error, never with undefined behaviour or a panic. They are
 //! meant to run in the owner's memory, on the device's worker ([`crate::vhost_task`]), and they
 //! may sleep on a user fault. They take no lock: the caller serialises the users of a
@@ -182,9 +182,10 @@ impl Ring {
     ///
     /// Fails as `VHOST_SET_VRING_NUM` and `VHOST_SET_VRING_ADDR` do: with `EINVAL` unless `num`
     /// is a power of two from 1 to [`MAX_NUM`], `avail` is 2-byte aligned and `used` 4-byte
-    /// aligned, and with `EFAULT` for an address that does not fit a pointer or a part that
-    /// runs past the end of the address space (which C finds not to be user memory). Whether
-    /// the ring is user memory is [`Ring::access_ok`]'s question.
+    /// aligned, and with `EFAULT` for an address that does not fit a pointer. It also fails
+    /// with `EFAULT`, where C only finds later that the ring is not user memory, if a part
+    /// reaches the end of the address space (the address one past it does not fit a `usize`).
+    /// Whether the ring is user memory is [`Ring::access_ok`]'s question.
     pub fn new(num: u32, desc: u64, avail: u64, used: u64, features: u64) -> Result<Self> {
         if num == 0 || num > MAX_NUM || !num.is_power_of_two() {
             return Err(EINVAL);
@@ -256,7 +257,7 @@ impl Ring {
     pub fn init_access(&self, pos: &mut RingPos) -> Result {
         self.put_u16(self.used, pos.used_flags)?;
         pos.signalled_used_valid = false;
-        // `used` is 4-byte aligned: no overflow.
+        // No overflow, by the type invariant.
         pos.last_used_idx = self.get_u16(self.used + 2)?;
         Ok(())
     }
@@ -349,7 +350,8 @@ impl Ring {
         Ok(b)
     }
 
-    // The addresses of the ring's fields: no overflow, by the type invariant.
+    // The addresses of the ring's fields. No overflow: an index is masked below `num`, and the
+    // type invariant bounds each part, event index fields included.
 
     #[inline]
     fn avail_ring_addr(&self, i: u16) -> usize {
@@ -404,8 +406,8 @@ impl Ring {
     /// indirect table, or a driver-readable buffer after a device-writable one; `E2BIG` for an
     /// indirect table of more than 65536 entries; `ENOBUFS` past `max` pieces; `EFAULT` for a
     /// buffer outside the memory table or a ring that cannot be read; and what `f` fails with.
-    /// Unlike C, a buffer that runs past the end of the address space is `EFAULT` (see
-    /// [`MemTable::translate`]).
+    /// A buffer that runs past the end of the address space is `EFAULT`, as in C but for a
+    /// region that spans almost the whole space (see [`MemTable::translate`]).
     #[inline]
     pub fn next_chain(
         &self,
@@ -658,7 +660,7 @@ impl Walk {
             // "Descriptor has out after in".
             return Err(EINVAL);
         }
-        // INVARIANT: `n <= room`.
+        // INVARIANT: `translate` makes at most `room` ranges: `n <= room`.
         // The lengths cannot overflow: a descriptor of a nonzero length makes at least one
         // piece, so at most `UIO_MAXIOV` lengths below 2^32 add up.
         if write {
@@ -702,8 +704,9 @@ mod tests {
         if test.is_null() {
             return Err(EINVAL);
         }
-        // SAFETY: `test` is the test this thread runs, alive until the test function returns;
-        // KUnit owns the mapping and unmaps it with the test's mm.
+        // SAFETY: `test` is the test this thread runs, alive until the test function returns.
+        // The mapping is anonymous and private, in the mm KUnit attaches to this thread, and
+        // goes with that mm.
         let addr = unsafe {
             bindings::kunit_vm_mmap(
                 test,
@@ -721,7 +724,7 @@ mod tests {
             return Err(ENOMEM);
         }
         if addr > usize::MAX - 4095 {
-            // -4095..-1: fits an `i32`.
+            // An errno from -4095 to -1: fits an `i32`.
             return Err(Error::from_errno(addr as isize as i32));
         }
         Ok(addr)
@@ -807,13 +810,15 @@ mod tests {
         // The descriptor table's alignment is not looked at, as in C.
         assert!(Ring::new(8, 8, 2, 4, 0).is_ok());
         let ring = Ring::new(8, 0, 0, 0, 0)?;
-        // Parts that run past the end of the address space, by a byte.
-        // The avail ring of 8 takes 22 bytes, the used ring 70, the table 128.
-        assert_eq!(Ring::new(8, 0, u64::MAX - 21, 0, 0).err(), Some(EFAULT));
-        assert_eq!(Ring::new(8, u64::MAX - 127, 0, 0, 0).err(), Some(EFAULT));
-        assert_eq!(Ring::new(8, 0, 0, u64::MAX - 67, 0).err(), Some(EFAULT));
-        assert!(Ring::new(8, u64::MAX - 128, u64::MAX - 23, u64::MAX - 71, 0).is_ok());
-        assert!(!Ring::new(8, u64::MAX - 128, 0, 0, 0)?.access_ok());
+        // Parts that reach the end of the address space (one past them does not fit), and
+        // parts that stop just short of it. The avail ring of 8 takes 22 bytes, the used ring
+        // 70, the table 128.
+        let top = usize::MAX as u64;
+        assert_eq!(Ring::new(8, 0, top - 21, 0, 0).err(), Some(EFAULT));
+        assert_eq!(Ring::new(8, top - 127, 0, 0, 0).err(), Some(EFAULT));
+        assert_eq!(Ring::new(8, 0, 0, top - 67, 0).err(), Some(EFAULT));
+        assert!(Ring::new(8, top - 128, top - 23, top - 71, 0).is_ok());
+        assert!(!Ring::new(8, top - 128, 0, 0, 0)?.access_ok());
         assert!(ring.access_ok());
         Ok(())
     }
@@ -875,8 +880,11 @@ mod tests {
         ring.add_used_n(&mut pos, &e[..4])?;
         assert!(!pos.signalled_used_valid);
         // Slots 6 and 7, then 0 and 1.
-        for (slot, h) in [(6, 0), (7, 1), (0, 2), (1, 3)] {
-            assert_eq!(get::<[u32; 2]>(base + USED + 4 + 8 * slot)?, [h, h * 10]);
+        for (slot, h) in [(6, 0u32), (7, 1), (0, 2), (1, 3)] {
+            assert_eq!(
+                get::<[u32; 2]>(base + USED + 4 + 8 * slot)?,
+                [h.to_le(), (h * 10).to_le()]
+            );
         }
         assert_eq!(u16::from_le(get(base + USED + 2)?), 18);
         assert_eq!(pos.last_used_idx, 18);
@@ -936,7 +944,8 @@ mod tests {
         )?;
         desc(base, 0, GPA, 16, VRING_DESC_F_INDIRECT, 0)?;
         check(EINVAL)?;
-        // A table of a size that is not whole entries.
+        // A table of a size that is not whole entries (with a good entry in it).
+        put(base + BUFS, &[GPA.to_le(), 1u64.to_le()])?;
         desc(base, 0, GPA, 17, VRING_DESC_F_INDIRECT, 0)?;
         check(EINVAL)?;
         // An avail index more than `num` ahead, read afresh.
@@ -992,7 +1001,10 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            put(t + 16 * i, &[addr.to_le(), u64::from(flags) << 32 | 4])?;
+            put(
+                t + 16 * i,
+                &[addr.to_le(), (u64::from(flags) << 32 | 4).to_le()],
+            )?;
         }
         desc(
             base,
@@ -1075,8 +1087,6 @@ mod tests {
         put(base + AVAIL + 2, &7u16.to_le())?;
         assert!(ring.enable_notify(&mut pos));
         assert_eq!(u16::from_le(get(base + USED + 4 + 8 * 8)?), 5);
-        // The used index was 0 in memory.
-        assert_eq!(pos.last_used_idx, 0);
         put(base + AVAIL + 4 + 2 * 8, &1u16.to_le())?;
         // The first decision signals: nothing was signalled before.
         ring.add_used_n(&mut pos, &[ring.used_elem(0, 0)])?;
