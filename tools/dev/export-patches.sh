@@ -251,7 +251,7 @@ if [ "${1:-}" = --check ]; then
 		exp=$prev
 		if [ "$c" = "$last" ]; then
 			exp=$BOUT/expected-last
-			{ cat "$prev"; grep -vE '^(guest|compile_fail) ' "$REPO/tools/harness/expected.txt"; } >"$exp"
+			{ cat "$prev"; grep -vE '^(guest|compile_fail|style) ' "$REPO/tools/harness/expected.txt"; } >"$exp"
 		fi
 		booted=1
 		rm -f "$BOUT/kunit-console.log"

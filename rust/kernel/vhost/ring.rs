@@ -15,11 +15,11 @@
 //! - [`Ring::disable_notify`] and [`Ring::enable_notify`] switch the driver's kicks off and on.
 //!
 //! Every access to the ring is a checked user copy, and [`Ring::new`] refuses a ring that
-//! reaches the end of the address space, so that no field's address overflows. A driver that breaks its ring, or unmaps it, makes these
-//! functions fail with an error, never with undefined behaviour or a panic. They are
-//! meant to run in the owner's memory, on the device's worker ([`crate::vhost_task`]), and they
-//! may sleep on a user fault. They take no lock: the caller serialises the users of a
-//! [`RingPos`], as C's `vq->mutex` does.
+//! reaches the end of the address space, so that no field's address overflows. A driver that
+//! breaks its ring, or unmaps it, makes these functions fail with an error, never with
+//! undefined behaviour or a panic. They are meant to run in the owner's memory, on the device's
+//! worker ([`crate::vhost_task`]), and they may sleep on a user fault. They take no lock: the
+//! caller serialises the users of a [`RingPos`], as C's `vq->mutex` does.
 //!
 //! C header: [`include/uapi/linux/virtio_ring.h`](srctree/include/uapi/linux/virtio_ring.h)
 
